@@ -1,0 +1,31 @@
+//! Command-line arguments: which config file, how to log, and what to do.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Discord bot that turns prompts, images and videos into short AI clips with PixelDojo.
+#[derive(Debug, Parser)]
+#[command(name = "omni-bot", version, about)]
+pub struct Cli {
+    /// The TOML configuration file.
+    #[arg(long, short, global = true, env = "OMNI_BOT_CONFIG", default_value = "config.toml")]
+    pub config: PathBuf,
+    /// Log line format (the level comes from RUST_LOG, default info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the bot (the default).
+    Run,
+}

@@ -1,0 +1,94 @@
+//! Errors for two audiences: users get a short sentence, operators get the cause in the log.
+
+use poise::serenity_prelude as serenity;
+use tracing::{error, warn};
+
+use super::{Data, Error};
+
+/// An error whose text is written for the user who ran the command.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UserError(pub String);
+
+/// Shown when something failed on our side and the cause is only for the log.
+pub const GENERIC_FAILURE: &str =
+    "Something went wrong on my side, and nothing was charged. Please try again in a moment.";
+
+/// Discord's JSON error code and HTTP status of a failed REST call, if that is what it was.
+pub fn discord_error(e: &serenity::Error) -> Option<(u16, isize)> {
+    match e {
+        serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(resp)) => {
+            Some((resp.status_code.as_u16(), resp.error.code))
+        }
+        _ => None,
+    }
+}
+
+/// A one-line cause for the log that never includes request URLs (they can carry tokens).
+pub fn describe(e: &serenity::Error) -> String {
+    match e {
+        serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(resp)) => format!(
+            "Discord answered {} (code {}): {}",
+            resp.status_code, resp.error.code, resp.error.message
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Why the client stopped, in words an operator can act on.
+pub fn describe_client_error(e: &serenity::Error) -> String {
+    match e {
+        serenity::Error::Gateway(serenity::GatewayError::InvalidAuthentication) => {
+            "Discord refused the bot token: check `discord.token` (or DISCORD_TOKEN).".to_owned()
+        }
+        serenity::Error::Gateway(serenity::GatewayError::DisallowedGatewayIntents) => {
+            "Discord refused the requested intents: enable them for the application in the Developer Portal.".to_owned()
+        }
+        other => format!("the Discord connection ended: {}", describe(other)),
+    }
+}
+
+async fn reply_privately(ctx: super::Context<'_>, text: &str) {
+    let reply = poise::CreateReply::default().content(text).ephemeral(true);
+    if let Err(e) = ctx.send(reply).await {
+        warn!(error = %describe(&e), "cannot send an error reply");
+    }
+}
+
+/// Handles every error poise reports, so that no failure leaves a user without an answer.
+pub async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
+    match err {
+        poise::FrameworkError::Command { error, ctx, .. } => {
+            if let Some(user) = error.downcast_ref::<UserError>() {
+                reply_privately(ctx, &user.0).await;
+            } else {
+                error!(command = %ctx.command().qualified_name, user = %ctx.author().id, error = %format!("{error:#}"), "command failed");
+                reply_privately(ctx, GENERIC_FAILURE).await;
+            }
+        }
+        poise::FrameworkError::ArgumentParse {
+            error, input, ctx, ..
+        } => {
+            warn!(command = %ctx.command().qualified_name, ?input, error = %error, "cannot parse an option");
+            reply_privately(
+                ctx,
+                "I couldn't read one of the options you gave. Please check them and try again.",
+            )
+            .await;
+        }
+        poise::FrameworkError::MissingUserPermissions { ctx, .. } => {
+            reply_privately(ctx, "You don't have the permission this command needs.").await;
+        }
+        poise::FrameworkError::GuildOnly { ctx, .. } => {
+            reply_privately(ctx, "This command only works in a server.").await;
+        }
+        poise::FrameworkError::Setup { error, .. } => {
+            error!(error = %format!("{error:#}"), "setup failed");
+        }
+        other => {
+            if let Err(e) = poise::builtins::on_error(other).await {
+                error!(error = %describe(&e), "error while handling an error");
+            }
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! Posts what the tracker decides: the status message and thread, progress, the clip, reasons.
+//!
+//! Every message that must appear exactly once is sent with a `nonce` derived from the job id and
+//! `enforce_nonce`, so a retry after a crash returns the earlier message instead of a second one.
+//! Everything here uses the bot token, never the interaction token (which expires in 15 minutes).
+
+use std::sync::Arc;
+
+use poise::serenity_prelude as serenity;
+use serenity::{
+    ChannelId, CreateAllowedMentions, CreateAttachment, CreateMessage, CreateThread, EditMessage,
+    MessageId,
+};
+use tracing::{info, warn};
+
+use super::errors::{describe, discord_error};
+use crate::job::{clock, progress_bar, Job, Place};
+use crate::request::HumanBytes;
+use crate::store::Store;
+use crate::tracker::{ClipFile, LinkReason, Notifier, NotifyError, Progress};
+
+/// Discord's limit on thread names.
+pub const THREAD_NAME_MAX: usize = 100;
+/// Discord's limit on message content.
+pub const CONTENT_MAX: usize = 2000;
+
+const CODE_MISSING_ACCESS: isize = 50001;
+const CODE_MISSING_PERMISSIONS: isize = 50013;
+const CODE_THREAD_EXISTS: isize = 160004;
+const CODE_UNKNOWN_CHANNEL: isize = 10003;
+const CODE_THREAD_ARCHIVED: isize = 50083;
+const CODE_TOO_LARGE: isize = 40005;
+
+pub struct DiscordNotifier {
+    http: Arc<serenity::Http>,
+    store: Store,
+}
+
+/// A thread name from a prompt: one line, at most 100 characters, cut at a word if possible.
+pub fn thread_name(prompt: &str) -> String {
+    let line: String = prompt.split_whitespace().collect::<Vec<_>>().join(" ");
+    truncate(&line, THREAD_NAME_MAX)
+}
+
+/// Cuts `text` to `max` characters, ending with `…` when it was cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max - 1).collect();
+    let cut = match cut.rfind(' ') {
+        Some(i) if i > max / 2 => cut[..i].to_owned(),
+        _ => cut,
+    };
+    format!("{}…", cut.trim_end())
+}
+
+/// A nonce that identifies one message of one job (Discord allows 25 characters).
+fn nonce(kind: char, job: &Job) -> serenity::Nonce {
+    serenity::Nonce::String(format!("o{kind}{}", job.id))
+}
+
+fn quiet() -> CreateAllowedMentions {
+    CreateAllowedMentions::new()
+}
+
+fn mention_author(job: &Job) -> CreateAllowedMentions {
+    CreateAllowedMentions::new().users([serenity::UserId::new(job.user_id)])
+}
+
+fn other(e: serenity::Error) -> NotifyError {
+    NotifyError::Other(describe(&e))
+}
+
+/// The quoted prompt under a message, cut to fit.
+fn quoted_prompt(job: &Job) -> String {
+    format!("> {}", truncate(&job.request.prompt().replace('\n', " "), 300))
+}
+
+/// What the clip is, in one line (`16:9 · 8 s · mp4 · seed 42 · start frame · 2 references`).
+pub fn describe_request(job: &Job) -> String {
+    let r = &job.request;
+    let mut parts = vec![
+        r.aspect_ratio().map_or("16:9", |a| a.as_str()).to_owned(),
+        match r.duration() {
+            Some(d) => format!("{d} s"),
+            None if r.video_id().is_some() => "same length".to_owned(),
+            None => "8 s".to_owned(),
+        },
+        r.format().as_str().to_owned(),
+    ];
+    if let Some(seed) = r.seed() {
+        parts.push(format!("seed {seed}"));
+    }
+    if r.image().is_some() {
+        parts.push("start frame".into());
+    }
+    if r.video().is_some() {
+        parts.push("editing a video".into());
+    }
+    match r.references().len() {
+        0 => {}
+        1 => parts.push("1 reference".into()),
+        n => parts.push(format!("{n} references")),
+    }
+    parts.join(" · ")
+}
+
+impl DiscordNotifier {
+    pub fn new(http: Arc<serenity::Http>, store: Store) -> Self {
+        Self { http, store }
+    }
+
+    fn place<'a>(&self, job: &'a Job) -> std::borrow::Cow<'a, Place> {
+        match &job.place {
+            Some(p) => std::borrow::Cow::Borrowed(p),
+            None => std::borrow::Cow::Owned(Place {
+                channel_id: job.channel_id,
+                status_message_id: None,
+                progress_message_id: None,
+                in_thread: false,
+            }),
+        }
+    }
+
+    /// Sends a final message into the job's conversation; if the thread is gone or archived,
+    /// into the channel the request came from.
+    async fn post_final(
+        &self,
+        job: &Job,
+        build: impl Fn() -> CreateMessage,
+        files: Vec<CreateAttachment>,
+    ) -> Result<u64, NotifyError> {
+        let place = self.place(job);
+        let target = ChannelId::new(place.channel_id);
+        match target
+            .send_files(&self.http, files.clone(), build())
+            .await
+        {
+            Ok(m) => Ok(m.id.get()),
+            Err(e) => match discord_error(&e) {
+                Some((413, _)) | Some((_, CODE_TOO_LARGE)) => Err(NotifyError::TooLarge),
+                Some((_, CODE_UNKNOWN_CHANNEL | CODE_THREAD_ARCHIVED))
+                    if place.channel_id != job.channel_id =>
+                {
+                    warn!(error = %describe(&e), "the thread is gone or archived; posting in the channel");
+                    let m = ChannelId::new(job.channel_id)
+                        .send_files(&self.http, files, build())
+                        .await
+                        .map_err(|e| match discord_error(&e) {
+                            Some((413, _)) | Some((_, CODE_TOO_LARGE)) => NotifyError::TooLarge,
+                            _ => other(e),
+                        })?;
+                    Ok(m.id.get())
+                }
+                _ => Err(other(e)),
+            },
+        }
+    }
+
+    async fn edit(&self, channel: u64, message: Option<u64>, content: String) {
+        let Some(message) = message else { return };
+        let edit = EditMessage::new().content(content);
+        if let Err(e) = ChannelId::new(channel)
+            .edit_message(&self.http, MessageId::new(message), edit)
+            .await
+        {
+            warn!(error = %describe(&e), "cannot edit a status message");
+        }
+    }
+
+    /// Marks the progress message (and the status message above the thread) as finished.
+    async fn close_progress(&self, job: &Job, line: &str) {
+        let place = self.place(job);
+        self.edit(place.channel_id, place.progress_message_id, line.to_owned())
+            .await;
+        if place.in_thread {
+            let status = format!(
+                "🎬 **{}**\nRequested by <@{}> · {}\n{line}",
+                truncate(job.request.prompt(), 200),
+                job.user_id,
+                describe_request(job)
+            );
+            self.edit(job.channel_id, place.status_message_id, status)
+                .await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Notifier for DiscordNotifier {
+    async fn open(&self, job: &Job) -> Result<Place, NotifyError> {
+        let channel = ChannelId::new(job.channel_id);
+        let status = CreateMessage::new()
+            .content(format!(
+                "🎬 **{}**\nRequested by <@{}> · {}\n⏳ Starting…",
+                truncate(job.request.prompt(), 200),
+                job.user_id,
+                describe_request(job)
+            ))
+            .allowed_mentions(quiet())
+            .nonce(nonce('s', job))
+            .enforce_nonce(true);
+        let status = channel.send_message(&self.http, status).await.map_err(other)?;
+        let in_place = Place {
+            channel_id: job.channel_id,
+            status_message_id: Some(status.id.get()),
+            progress_message_id: Some(status.id.get()),
+            in_thread: false,
+        };
+        if job.guild_id.is_none() {
+            // No threads in DMs: the conversation stays here.
+            let _ = self.store.ensure_thread(job.channel_id);
+            return Ok(in_place);
+        }
+        let thread = CreateThread::new(thread_name(job.request.prompt()))
+            .auto_archive_duration(serenity::AutoArchiveDuration::OneDay);
+        let thread_id = match channel
+            .create_thread_from_message(&self.http, status.id, thread)
+            .await
+        {
+            Ok(t) => t.id.get(),
+            // A thread made from a message has the message's id: after a crash it already exists.
+            Err(e) if discord_error(&e).map(|d| d.1) == Some(CODE_THREAD_EXISTS) => {
+                status.id.get()
+            }
+            Err(e) => {
+                let Some((_, code)) = discord_error(&e) else {
+                    // Not an answer from Discord: retry (the nonce keeps the status message single).
+                    return Err(other(e));
+                };
+                info!(error = %describe(&e), "no thread; posting in place");
+                let permission = matches!(code, CODE_MISSING_PERMISSIONS | CODE_MISSING_ACCESS);
+                let first = permission
+                    && self
+                        .store
+                        .first_time(&format!("thread-tip:{}", job.channel_id))
+                        .unwrap_or(false);
+                if first {
+                    let tip = CreateMessage::new()
+                        .content(format!(
+                            "💡 <@{}>, I'll post this clip right here. Give me the **Create Public Threads** and **Send Messages in Threads** permissions in this channel and every clip gets its own thread.",
+                            job.user_id
+                        ))
+                        .allowed_mentions(mention_author(job))
+                        .nonce(nonce('t', job))
+                        .enforce_nonce(true);
+                    if let Err(e) = channel.send_message(&self.http, tip).await {
+                        warn!(error = %describe(&e), "cannot post the thread tip");
+                    }
+                }
+                let _ = self.store.ensure_thread(job.channel_id);
+                return Ok(in_place);
+            }
+        };
+        let _ = self.store.ensure_thread(thread_id);
+        let progress = CreateMessage::new()
+            .content("⏳ Sending your request to PixelDojo…")
+            .nonce(nonce('p', job))
+            .enforce_nonce(true);
+        let progress = ChannelId::new(thread_id)
+            .send_message(&self.http, progress)
+            .await
+            .map_err(other)?;
+        Ok(Place {
+            channel_id: thread_id,
+            status_message_id: Some(status.id.get()),
+            progress_message_id: Some(progress.id.get()),
+            in_thread: true,
+        })
+    }
+
+    async fn progress(&self, job: &Job, progress: &Progress) -> Result<(), NotifyError> {
+        let place = self.place(job);
+        let text = match progress {
+            Progress::Submitting => "⏳ Sending your request to PixelDojo…".to_owned(),
+            Progress::Rendering {
+                elapsed_ms,
+                expected_ms,
+                ..
+            } => format!(
+                "🎞️ Rendering `{}` {} (usually about {})",
+                progress_bar(*elapsed_ms, *expected_ms, 12),
+                clock(*elapsed_ms),
+                clock(*expected_ms)
+            ),
+            Progress::Delivering => "📥 Done rendering; posting your clip…".to_owned(),
+        };
+        let text = if place.in_thread {
+            text
+        } else {
+            format!(
+                "🎬 **{}**\nRequested by <@{}> · {}\n{text}",
+                truncate(job.request.prompt(), 200),
+                job.user_id,
+                describe_request(job)
+            )
+        };
+        self.edit(place.channel_id, place.progress_message_id, text)
+            .await;
+        Ok(())
+    }
+
+    async fn deliver(&self, job: &Job, clip: &ClipFile) -> Result<u64, NotifyError> {
+        let (content, files) = match clip {
+            ClipFile::Upload { data, filename } => (
+                format!("✅ <@{}>, here's your clip!\n{}", job.user_id, quoted_prompt(job)),
+                vec![CreateAttachment::bytes(data.to_vec(), filename.clone())],
+            ),
+            ClipFile::Link { url, why } => {
+                let reason = match why {
+                    LinkReason::TooLarge => format!(
+                        "it's larger than the {} Discord accepts here",
+                        HumanBytes(job.attachment_size_limit)
+                    ),
+                    LinkReason::DownloadFailed => "I couldn't download it to upload it".to_owned(),
+                };
+                (
+                    format!(
+                        "✅ <@{}>, your clip is ready, but {reason}, so here is the link: {url}\n⚠️ The link is temporary (about a day): download it soon.\n{}",
+                        job.user_id,
+                        quoted_prompt(job)
+                    ),
+                    Vec::new(),
+                )
+            }
+        };
+        let content = truncate(&content, CONTENT_MAX);
+        let build = || {
+            CreateMessage::new()
+                .content(content.clone())
+                .allowed_mentions(mention_author(job))
+                .nonce(nonce('d', job))
+                .enforce_nonce(true)
+        };
+        let id = self.post_final(job, build, files).await?;
+        self.close_progress(job, "✅ Done.").await;
+        Ok(id)
+    }
+
+    async fn fail(&self, job: &Job, reason: &str) -> Result<u64, NotifyError> {
+        let content = truncate(&format!("❌ <@{}>, {reason}", job.user_id), CONTENT_MAX);
+        let build = || {
+            CreateMessage::new()
+                .content(content.clone())
+                .allowed_mentions(mention_author(job))
+                .nonce(nonce('x', job))
+                .enforce_nonce(true)
+        };
+        let id = self.post_final(job, build, Vec::new()).await?;
+        self.close_progress(job, "❌ No clip this time (see below).")
+            .await;
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_name_is_one_line_of_at_most_100_characters() {
+        let long = "word ".repeat(60);
+        let name = thread_name(&long);
+        assert!(name.chars().count() <= 100, "{}", name.len());
+        assert!(name.ends_with('…'));
+        assert_eq!(thread_name("a\nb   c"), "a b c");
+        let unbroken = "x".repeat(150);
+        assert_eq!(thread_name(&unbroken).chars().count(), 100);
+    }
+
+    #[test]
+    fn short_text_is_not_cut() {
+        assert_eq!(truncate("hello", 10), "hello");
+    }
+}

@@ -1,0 +1,163 @@
+//! `/omni`: collects a request, checks it before any credit is spent, and hands it to the tracker.
+
+use poise::serenity_prelude as serenity;
+use tracing::info;
+
+use super::errors::UserError;
+use super::{Context, Error};
+use crate::job::{Job, JobState};
+use crate::request::{AspectRatio, Attachment, Draft, GenerationRequest, OutputFormat};
+use crate::tracker::now_ms;
+
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+pub enum AspectChoice {
+    #[name = "16:9"]
+    Landscape,
+    #[name = "9:16"]
+    Portrait,
+}
+
+impl From<AspectChoice> for AspectRatio {
+    fn from(c: AspectChoice) -> Self {
+        match c {
+            AspectChoice::Landscape => Self::Landscape,
+            AspectChoice::Portrait => Self::Portrait,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+pub enum FormatChoice {
+    #[name = "mp4"]
+    Mp4,
+    #[name = "webm"]
+    Webm,
+    #[name = "mov"]
+    Mov,
+}
+
+impl From<FormatChoice> for OutputFormat {
+    fn from(c: FormatChoice) -> Self {
+        match c {
+            FormatChoice::Mp4 => Self::Mp4,
+            FormatChoice::Webm => Self::Webm,
+            FormatChoice::Mov => Self::Mov,
+        }
+    }
+}
+
+/// Discord's default upload limit, used when an interaction does not say.
+pub const DEFAULT_UPLOAD_LIMIT: u64 = 10 * 1024 * 1024;
+
+pub fn attachment(a: &serenity::Attachment) -> Attachment {
+    Attachment {
+        url: a.url.clone(),
+        filename: a.filename.clone(),
+        content_type: a.content_type.clone(),
+        size: u64::from(a.size),
+    }
+}
+
+/// Make a short AI video clip (3 to 10 seconds, with sound) from a prompt, images or a video.
+#[allow(clippy::too_many_arguments)]
+#[poise::command(slash_command, rename = "omni")]
+pub async fn omni(
+    ctx: Context<'_>,
+    #[description = "Describe the clip and its sound, e.g. \"a red fox trotting through snow, soft wind\""]
+    #[max_length = 2000]
+    prompt: String,
+    #[description = "Shape of the clip: landscape 16:9 (default) or portrait 9:16"]
+    aspect_ratio: Option<AspectChoice>,
+    #[description = "Length in seconds, from 3 to 10 (default 8)"]
+    #[min = 3]
+    #[max = 10]
+    duration: Option<i64>,
+    #[description = "Start frame: an image the clip begins from"] image: Option<
+        serenity::Attachment,
+    >,
+    #[description = "A video to edit instead of starting from scratch (max 5 references with it)"]
+    video: Option<serenity::Attachment>,
+    #[description = "Reference image for a subject or style"] reference_1: Option<
+        serenity::Attachment,
+    >,
+    #[description = "Another reference image"] reference_2: Option<serenity::Attachment>,
+    #[description = "Another reference image"] reference_3: Option<serenity::Attachment>,
+    #[description = "Another reference image"] reference_4: Option<serenity::Attachment>,
+    #[description = "Another reference image"] reference_5: Option<serenity::Attachment>,
+    #[description = "Another reference image (not with a video)"] reference_6: Option<
+        serenity::Attachment,
+    >,
+    #[description = "Another reference image (not with a video)"] reference_7: Option<
+        serenity::Attachment,
+    >,
+    #[description = "A number that makes results repeatable: same seed and prompt, similar clip"]
+    seed: Option<i64>,
+    #[description = "Video file format (default mp4)"] format: Option<FormatChoice>,
+) -> Result<(), Error> {
+    let references = [
+        reference_1,
+        reference_2,
+        reference_3,
+        reference_4,
+        reference_5,
+        reference_6,
+        reference_7,
+    ]
+    .into_iter()
+    .enumerate()
+    .filter_map(|(i, a)| a.map(|a| (format!("reference_{}", i + 1), attachment(&a))))
+    .collect();
+    let draft = Draft {
+        prompt,
+        aspect_ratio: aspect_ratio.map(Into::into),
+        duration,
+        image: image.as_ref().map(attachment),
+        video: video.as_ref().map(attachment),
+        references,
+        seed,
+        format: format.map(Into::into),
+        video_id: None,
+    };
+    let request = GenerationRequest::validate(draft, &ctx.data().limits)
+        .map_err(|e| UserError(e.to_string()))?;
+    submit(ctx, request).await
+}
+
+/// The size limit Discord told us for this interaction.
+fn upload_limit(ctx: &Context<'_>) -> u64 {
+    match ctx {
+        poise::Context::Application(app) => match u64::from(app.interaction.attachment_size_limit)
+        {
+            0 => DEFAULT_UPLOAD_LIMIT,
+            n => n,
+        },
+        poise::Context::Prefix(_) => DEFAULT_UPLOAD_LIMIT,
+    }
+}
+
+/// Stores the job, acknowledges privately, and lets the tracker take it from there.
+pub async fn submit(ctx: Context<'_>, request: GenerationRequest) -> Result<(), Error> {
+    let data = ctx.data();
+    let job = Job {
+        id: data.store.next_id()?,
+        guild_id: ctx.guild_id().map(|g| g.get()),
+        channel_id: ctx.channel_id().get(),
+        user_id: ctx.author().id.get(),
+        request,
+        attachment_size_limit: upload_limit(&ctx),
+        created_at_ms: now_ms(),
+        place: None,
+        state: JobState::Accepted,
+    };
+    let id = job.id;
+    info!(job = id, guild = ?job.guild_id, user = job.user_id, kind = %job.request.kind_key(), "accepted");
+    data.tracker.accept(job).await?;
+    let ack = poise::CreateReply::default()
+        .ephemeral(true)
+        .content("🎬 Got it! I'm starting your clip and will post progress and the video right here.");
+    if let Err(e) = ctx.send(ack).await {
+        // The job is stored and runs anyway; its messages go to the channel with the bot token.
+        tracing::warn!(job = id, error = %super::errors::describe(&e), "cannot acknowledge");
+    }
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! Which running job to poll next (plain Rust, no I/O).
+//!
+//! Polls are the scarce resource: at the vendor's 60 requests a minute, a fixed 2-second loop
+//! serves two jobs. Instead of polling everyone in turn, each slot goes to the job whose chance
+//! of having finished since its last poll is highest. Render times are modelled per kind of
+//! request as a normal distribution around the learned mean (the spread is learned too), so a
+//! job is left alone early in its expected render and polled more often as it nears the point
+//! where it most likely finished.
+
+use std::time::Duration;
+
+/// The fewest milliseconds between two polls of one job (the vendor's own examples use 2 s).
+pub const MIN_GAP_MS: f64 = 2_000.0;
+/// A job is polled at least this often, whatever the model says.
+pub const MAX_GAP_MS: f64 = 30_000.0;
+/// Below this chance of news, a poll is not worth a request.
+pub const MIN_SCORE: f64 = 0.04;
+
+/// What the scheduler knows about one running job.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// Time since submission.
+    pub elapsed_ms: f64,
+    /// Time since submission at the last poll (`None`: never polled).
+    pub last_poll_elapsed_ms: Option<f64>,
+    /// Expected render time and its spread for this kind of request.
+    pub model: RenderModel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RenderModel {
+    pub mean_ms: f64,
+    pub sd_ms: f64,
+}
+
+impl RenderModel {
+    /// A prior for a kind never seen: the mean given, a wide spread.
+    pub fn prior(mean: Duration) -> Self {
+        let mean_ms = mean.as_secs_f64() * 1000.0;
+        Self {
+            mean_ms,
+            sd_ms: mean_ms * 0.5,
+        }
+    }
+
+    /// Chance that a job has finished by `t_ms`.
+    pub fn cdf(&self, t_ms: f64) -> f64 {
+        let sd = self.sd_ms.max(1.0);
+        0.5 * (1.0 + erf((t_ms - self.mean_ms) / (sd * std::f64::consts::SQRT_2)))
+    }
+}
+
+impl Candidate {
+    /// Chance that the job finished since its last poll, given it had not finished then.
+    pub fn score(&self) -> f64 {
+        let last = self.last_poll_elapsed_ms.unwrap_or(0.0);
+        let since = self.elapsed_ms - last;
+        if self.last_poll_elapsed_ms.is_some() && since < MIN_GAP_MS {
+            return 0.0;
+        }
+        let before = self.model.cdf(last);
+        let now = self.model.cdf(self.elapsed_ms);
+        let remaining = 1.0 - before;
+        let hazard = if remaining < 1e-9 {
+            1.0
+        } else {
+            ((now - before) / remaining).clamp(0.0, 1.0)
+        };
+        if since >= MAX_GAP_MS {
+            hazard.max(MIN_SCORE)
+        } else {
+            hazard
+        }
+    }
+}
+
+/// The index of the candidate to poll now, or `None` if no poll is worth a request yet.
+/// Ties go to the job that has waited longest since its last poll.
+pub fn pick(candidates: &[Candidate]) -> Option<usize> {
+    let mut best: Option<(usize, f64, f64)> = None;
+    for (i, c) in candidates.iter().enumerate() {
+        let score = c.score();
+        if score < MIN_SCORE {
+            continue;
+        }
+        let waited = c.elapsed_ms - c.last_poll_elapsed_ms.unwrap_or(0.0);
+        let better = match best {
+            None => true,
+            Some((_, s, w)) => score > s + 1e-12 || ((score - s).abs() <= 1e-12 && waited > w),
+        };
+        if better {
+            best = Some((i, score, waited));
+        }
+    }
+    best.map(|(i, _, _)| i)
+}
+
+/// The error function (Abramowitz and Stegun 7.1.26; accurate to 1.5e-7).
+fn erf(x: f64) -> f64 {
+    let sign = if x < 0.0 { -1.0 } else { 1.0 };
+    let x = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let y = 1.0
+        - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t
+            + 0.254_829_592)
+            * t
+            * (-x * x).exp();
+    sign * y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(mean_s: f64) -> RenderModel {
+        RenderModel {
+            mean_ms: mean_s * 1000.0,
+            sd_ms: mean_s * 250.0,
+        }
+    }
+
+    fn cand(elapsed_s: f64, last_s: Option<f64>, mean_s: f64) -> Candidate {
+        Candidate {
+            elapsed_ms: elapsed_s * 1000.0,
+            last_poll_elapsed_ms: last_s.map(|s| s * 1000.0),
+            model: model(mean_s),
+        }
+    }
+
+    #[test]
+    fn the_cdf_is_a_half_at_the_mean_and_rises() {
+        let m = model(60.0);
+        assert!((m.cdf(60_000.0) - 0.5).abs() < 1e-6);
+        assert!(m.cdf(30_000.0) < 0.05);
+        assert!(m.cdf(120_000.0) > 0.99);
+    }
+
+    #[test]
+    fn a_job_early_in_its_expected_render_is_not_polled() {
+        assert_eq!(pick(&[cand(5.0, None, 60.0)]), None);
+    }
+
+    #[test]
+    fn a_job_near_its_expected_end_beats_a_job_that_just_started() {
+        let c = [cand(10.0, None, 60.0), cand(62.0, Some(50.0), 60.0)];
+        assert_eq!(pick(&c), Some(1));
+    }
+
+    #[test]
+    fn a_job_polled_under_two_seconds_ago_is_never_polled_again() {
+        assert_eq!(cand(200.0, Some(199.0), 60.0).score(), 0.0);
+    }
+
+    #[test]
+    fn a_job_long_overdue_is_polled_and_ties_go_to_the_longest_wait() {
+        let c = [cand(300.0, Some(290.0), 60.0), cand(300.0, Some(280.0), 60.0)];
+        assert_eq!(pick(&c), Some(1));
+    }
+
+    #[test]
+    fn no_job_goes_longer_than_the_max_gap_without_a_poll() {
+        // Very early in a very long expected render: the model says wait, the gap says poll.
+        let c = cand(31.0, Some(0.5), 600.0);
+        assert!(c.score() >= MIN_SCORE);
+    }
+}

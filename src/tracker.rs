@@ -1,0 +1,709 @@
+//! The background worker that takes a job from "accepted" to "a video or a reason in Discord".
+//!
+//! Each job runs in its own task that walks the [`JobState`] machine, writing every state to the
+//! store before the side effect it leads to. Polling is not done by the jobs on their own timers:
+//! one scheduler loop owns the poll budget and, at each slot, wakes the job most likely to have
+//! finished ([`crate::scheduler`]). The tracker never talks to Discord itself; it goes through a
+//! [`Notifier`], which the Discord adapter implements.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn, Instrument};
+
+use crate::budget::{Budget, Priority};
+use crate::job::{Job, JobId, JobState, Place, UNCERTAIN_SUBMIT};
+use crate::pixeldojo::{ApiError, Download, JobStatus, PixelDojoClient, RunRequest};
+use crate::request::GenerationRequest;
+use crate::scheduler::{self, Candidate, RenderModel};
+use crate::store::{ClipRecord, Store};
+
+/// How the tracker tells the outside world about a job.
+#[async_trait::async_trait]
+pub trait Notifier: Send + Sync + 'static {
+    /// Opens the conversation for a new job (status message and thread, or in place).
+    async fn open(&self, job: &Job) -> Result<Place, NotifyError>;
+    /// Shows progress; called at most every few seconds.
+    async fn progress(&self, job: &Job, progress: &Progress) -> Result<(), NotifyError>;
+    /// Posts the finished clip; returns the message id. Must be idempotent per job.
+    async fn deliver(&self, job: &Job, clip: &ClipFile) -> Result<u64, NotifyError>;
+    /// Posts why the job ended without a clip; returns the message id. Idempotent per job.
+    async fn fail(&self, job: &Job, reason: &str) -> Result<u64, NotifyError>;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    Submitting,
+    Rendering {
+        elapsed_ms: i64,
+        expected_ms: i64,
+        status: String,
+    },
+    Delivering,
+}
+
+#[derive(Debug, Clone)]
+pub enum ClipFile {
+    Upload { data: Bytes, filename: String },
+    Link { url: String, why: LinkReason },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkReason {
+    TooLarge,
+    DownloadFailed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// Discord refused the upload as too large (413 / 40005).
+    #[error("the file is larger than Discord accepts here")]
+    TooLarge,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What the tracker needs to know from the configuration.
+#[derive(Debug, Clone)]
+pub struct TrackerSettings {
+    /// Expected render time for a kind of request never seen before.
+    pub prior_render: Duration,
+    pub job_timeout: Duration,
+    pub progress_every: Duration,
+}
+
+impl Default for TrackerSettings {
+    fn default() -> Self {
+        Self {
+            prior_render: Duration::from_secs(60),
+            job_timeout: Duration::from_secs(15 * 60),
+            progress_every: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Called when a job reaches a final state (usage accounting hooks in here).
+pub type FinalHook = Arc<dyn Fn(&Job) + Send + Sync>;
+
+struct PollSlot {
+    submitted_at_ms: i64,
+    last_poll_at_ms: Option<i64>,
+    hold_until_ms: i64,
+    model: RenderModel,
+    turn: Arc<Notify>,
+}
+
+struct Inner<N> {
+    store: Store,
+    api: PixelDojoClient,
+    notifier: N,
+    budget: Budget,
+    settings: TrackerSettings,
+    /// Running jobs waiting for a poll turn. A std mutex: held for map operations only.
+    polling: Mutex<HashMap<JobId, PollSlot>>,
+    /// Jobs with a live task, so a job is never driven twice.
+    driving: Mutex<std::collections::HashSet<JobId>>,
+    on_final: Mutex<Vec<FinalHook>>,
+    stop: watch::Sender<bool>,
+}
+
+/// Cheap to clone; all clones drive the same jobs.
+pub struct Tracker<N> {
+    inner: Arc<Inner<N>>,
+}
+
+impl<N> Clone for Tracker<N> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The vendor's JSON body for a validated request.
+pub fn run_request(req: &GenerationRequest) -> RunRequest {
+    RunRequest {
+        prompt: req.prompt().to_owned(),
+        image: req.image().map(str::to_owned),
+        reference_images: req.references().to_vec(),
+        video: req.video().map(str::to_owned),
+        video_id: req.video_id().map(str::to_owned),
+        aspect_ratio: req.aspect_ratio().map(|a| a.as_str().to_owned()),
+        duration: req.duration(),
+        output_format: req.format_choice().map(|f| f.as_str().to_owned()),
+        seed: req.seed(),
+    }
+}
+
+enum Step {
+    Continue(Job),
+    Stop,
+}
+
+impl<N: Notifier> Tracker<N> {
+    pub fn new(
+        store: Store,
+        api: PixelDojoClient,
+        notifier: N,
+        budget: Budget,
+        settings: TrackerSettings,
+    ) -> Self {
+        let (stop, _) = watch::channel(false);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                api,
+                notifier,
+                budget,
+                settings,
+                polling: Mutex::new(HashMap::new()),
+                driving: Mutex::new(Default::default()),
+                on_final: Mutex::new(Vec::new()),
+                stop,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn notifier(&self) -> &N {
+        &self.inner.notifier
+    }
+
+    /// Registers a hook run once when a job becomes final.
+    pub fn on_final(&self, hook: FinalHook) {
+        lock(&self.inner.on_final).push(hook);
+    }
+
+    /// Starts the poll scheduler; call once.
+    pub fn start(&self) {
+        let this = self.clone();
+        tokio::spawn(async move { this.poll_loop().await });
+    }
+
+    /// Stores a new job and starts driving it.
+    pub async fn accept(&self, job: Job) -> crate::store::Result<()> {
+        self.inner.store.put_job_durable(&job).await?;
+        self.drive(job);
+        Ok(())
+    }
+
+    /// Picks up every job that was in flight when the bot stopped. Returns how many.
+    pub fn resume(&self) -> crate::store::Result<usize> {
+        let jobs = self.inner.store.active_jobs()?;
+        let n = jobs.len();
+        for mut job in jobs {
+            let state = std::mem::replace(&mut job.state, JobState::Accepted);
+            job.state = state.after_restart();
+            info!(job = job.id, state = job.state.name(), "resuming job");
+            self.drive(job);
+        }
+        Ok(n)
+    }
+
+    /// Asks every job task to stop at its next safe point (state persisted).
+    pub fn shutdown(&self) {
+        let _ = self.inner.stop.send(true);
+    }
+
+    /// Jobs with a live task.
+    pub fn in_flight(&self) -> usize {
+        lock(&self.inner.driving).len()
+    }
+
+    fn drive(&self, job: Job) {
+        if !lock(&self.inner.driving).insert(job.id) {
+            debug!(job = job.id, "already driving");
+            return;
+        }
+        let this = self.clone();
+        let span = tracing::info_span!("job", job = job.id, guild = ?job.guild_id, user = job.user_id);
+        tokio::spawn(
+            async move {
+                let id = job.id;
+                let mut job = job;
+                let mut stop = this.inner.stop.subscribe();
+                loop {
+                    if *stop.borrow_and_update() {
+                        info!(state = job.state.name(), "stopping; the job resumes at the next start");
+                        break;
+                    }
+                    if job.state.is_final() {
+                        for hook in lock(&this.inner.on_final).clone() {
+                            hook(&job);
+                        }
+                        break;
+                    }
+                    match this.step(job).await {
+                        Step::Continue(next) => job = next,
+                        Step::Stop => break,
+                    }
+                }
+                lock(&this.inner.polling).remove(&id);
+                lock(&this.inner.driving).remove(&id);
+            }
+            .instrument(span),
+        );
+    }
+
+    async fn persist(&self, job: &Job) -> bool {
+        match self.inner.store.put_job_durable(job).await {
+            Ok(()) => true,
+            Err(e) => {
+                error!(error = %e, "cannot persist the job; stopping it until the next start");
+                false
+            }
+        }
+    }
+
+    async fn set_state(&self, mut job: Job, state: JobState) -> Step {
+        debug!(from = job.state.name(), to = state.name(), "state");
+        job.state = state;
+        if self.persist(&job).await {
+            Step::Continue(job)
+        } else {
+            Step::Stop
+        }
+    }
+
+    async fn step(&self, job: Job) -> Step {
+        match job.state.clone() {
+            JobState::Accepted => self.open(job).await,
+            JobState::Submitting => self.submit(job).await,
+            JobState::Running {
+                vendor_job_id,
+                submitted_at_ms,
+            } => self.track(job, vendor_job_id, submitted_at_ms).await,
+            JobState::Delivering {
+                video_url,
+                video_id,
+                ..
+            } => self.deliver(job, video_url, video_id).await,
+            JobState::Failing { reason, refund } => self.fail(job, reason, refund).await,
+            JobState::Delivered { .. } | JobState::Failed { .. } => Step::Stop,
+        }
+    }
+
+    async fn open(&self, mut job: Job) -> Step {
+        let mut delay = Duration::from_millis(500);
+        for attempt in 1..=4 {
+            match self.inner.notifier.open(&job).await {
+                Ok(place) => {
+                    job.place = Some(place);
+                    return self.set_state(job, JobState::Submitting).await;
+                }
+                Err(e) => {
+                    warn!(attempt, error = %e, "cannot open the conversation");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        // Nothing was spent yet: end the job rather than pay for a clip nobody can see.
+        self.set_state(
+            job,
+            JobState::Failing {
+                reason: "I couldn't post in this channel, so I didn't start the clip. Check that I can send messages here.".into(),
+                refund: true,
+            },
+        )
+        .await
+    }
+
+    async fn submit(&self, job: Job) -> Step {
+        let _ = self
+            .inner
+            .notifier
+            .progress(&job, &Progress::Submitting)
+            .await;
+        let body = run_request(&job.request);
+        let mut not_sent_retries = 0;
+        let mut rate_limited_retries = 0;
+        loop {
+            self.inner.budget.acquire(Priority::Submit).await;
+            let result = self.inner.api.submit(&body).await;
+            self.observe_rate_headers();
+            let state = match result {
+                Ok(submitted) => {
+                    self.inner.budget.succeeded();
+                    info!(vendor_job = %submitted.job_id, credits_remaining = ?submitted.credits_remaining, "submitted");
+                    JobState::Running {
+                        vendor_job_id: submitted.job_id,
+                        submitted_at_ms: now_ms(),
+                    }
+                }
+                Err(ApiError::NotSent(cause)) if not_sent_retries < 5 => {
+                    not_sent_retries += 1;
+                    warn!(%cause, attempt = not_sent_retries, "submit never reached PixelDojo; retrying");
+                    tokio::time::sleep(Duration::from_secs(1 << not_sent_retries)).await;
+                    continue;
+                }
+                Err(ApiError::RateLimited { retry_after }) if rate_limited_retries < 10 => {
+                    rate_limited_retries += 1;
+                    warn!(?retry_after, "submit rate limited; waiting");
+                    self.inner.budget.rate_limited(retry_after);
+                    continue;
+                }
+                Err(e @ (ApiError::Uncertain(_) | ApiError::Malformed(_))) => {
+                    error!(error = %e, "submit outcome unknown; not resubmitting");
+                    JobState::Failing {
+                        reason: UNCERTAIN_SUBMIT.to_owned(),
+                        refund: false,
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "submit refused");
+                    JobState::Failing {
+                        reason: e.user_message(),
+                        refund: true,
+                    }
+                }
+            };
+            return self.set_state(job, state).await;
+        }
+    }
+
+    fn model_for(&self, request: &GenerationRequest) -> RenderModel {
+        let prior = RenderModel::prior(self.inner.settings.prior_render);
+        match self.inner.store.render_stats(&request.kind_key()) {
+            Ok(Some(stats)) if stats.samples > 0 => RenderModel {
+                mean_ms: stats.mean_ms,
+                // Few samples: keep the prior's spread; more: a third of the mean.
+                sd_ms: if stats.samples < 3 {
+                    prior.sd_ms.max(stats.mean_ms * 0.5)
+                } else {
+                    (stats.mean_ms / 3.0).max(500.0)
+                },
+            },
+            _ => prior,
+        }
+    }
+
+    async fn track(&self, job: Job, vendor_job_id: String, submitted_at_ms: i64) -> Step {
+        let model = self.model_for(&job.request);
+        let turn = Arc::new(Notify::new());
+        lock(&self.inner.polling).insert(
+            job.id,
+            PollSlot {
+                submitted_at_ms,
+                last_poll_at_ms: None,
+                hold_until_ms: 0,
+                model,
+                turn: turn.clone(),
+            },
+        );
+        let mut stop = self.inner.stop.subscribe();
+        let mut errors = 0u32;
+        let mut last_status = "pending".to_owned();
+        let mut next_progress = Instant::now();
+        let timeout_ms = self.inner.settings.job_timeout.as_millis() as i64;
+        loop {
+            let elapsed = now_ms() - submitted_at_ms;
+            if elapsed > timeout_ms {
+                warn!(vendor_job = %vendor_job_id, "job timed out");
+                lock(&self.inner.polling).remove(&job.id);
+                let minutes = self.inner.settings.job_timeout.as_secs().div_ceil(60);
+                return self
+                    .set_state(
+                        job,
+                        JobState::Failing {
+                            reason: format!("PixelDojo did not finish this clip within {minutes} minutes, so I stopped waiting. Your usage was refunded; try again with `/omni`."),
+                            refund: true,
+                        },
+                    )
+                    .await;
+            }
+            if Instant::now() >= next_progress {
+                let p = Progress::Rendering {
+                    elapsed_ms: elapsed,
+                    expected_ms: model.mean_ms as i64,
+                    status: last_status.clone(),
+                };
+                if let Err(e) = self.inner.notifier.progress(&job, &p).await {
+                    debug!(error = %e, "progress update failed");
+                }
+                next_progress = Instant::now() + self.inner.settings.progress_every;
+            }
+            let until_timeout = Duration::from_millis((timeout_ms - elapsed).max(0) as u64 + 50);
+            tokio::select! {
+                _ = turn.notified() => {}
+                _ = tokio::time::sleep_until(next_progress) => continue,
+                _ = tokio::time::sleep(until_timeout) => continue,
+                _ = stop.changed() => {
+                    lock(&self.inner.polling).remove(&job.id);
+                    return Step::Stop;
+                }
+            }
+            let result = self.inner.api.job(&vendor_job_id).await;
+            self.observe_rate_headers();
+            let polled_at = now_ms();
+            let mut hold = 0;
+            match result {
+                Ok(JobStatus::Running { status }) => {
+                    self.inner.budget.succeeded();
+                    errors = 0;
+                    last_status = status;
+                }
+                Ok(JobStatus::Completed {
+                    video_url,
+                    video_id,
+                    ..
+                }) => {
+                    self.inner.budget.succeeded();
+                    lock(&self.inner.polling).remove(&job.id);
+                    let render_ms = polled_at - submitted_at_ms;
+                    if let Err(e) = self
+                        .inner
+                        .store
+                        .record_render_time(&job.request.kind_key(), render_ms as f64)
+                    {
+                        warn!(error = %e, "cannot record the render time");
+                    }
+                    info!(render_ms, has_video_id = video_id.is_some(), "completed");
+                    return self
+                        .set_state(
+                            job,
+                            JobState::Delivering {
+                                vendor_job_id,
+                                video_url,
+                                video_id,
+                                render_ms,
+                            },
+                        )
+                        .await;
+                }
+                Ok(JobStatus::Failed { error }) => {
+                    lock(&self.inner.polling).remove(&job.id);
+                    warn!(vendor_error = %error, "PixelDojo reported the job as failed");
+                    let reason = format!(
+                        "PixelDojo couldn't make this clip: {}. Your usage was refunded; try rewording the prompt.",
+                        error.trim_end_matches('.')
+                    );
+                    return self
+                        .set_state(
+                            job,
+                            JobState::Failing {
+                                reason,
+                                refund: true,
+                            },
+                        )
+                        .await;
+                }
+                Err(ApiError::RateLimited { retry_after }) => {
+                    warn!(?retry_after, "poll rate limited");
+                    self.inner.budget.rate_limited(retry_after);
+                }
+                Err(e) if e.is_retryable_poll() => {
+                    errors += 1;
+                    let backoff = (1000i64 << errors.min(6)).min(60_000);
+                    warn!(error = %e, errors, backoff_ms = backoff, "poll failed; retrying");
+                    hold = polled_at + backoff;
+                }
+                Err(e) => {
+                    lock(&self.inner.polling).remove(&job.id);
+                    error!(error = %e, "poll refused");
+                    return self
+                        .set_state(
+                            job,
+                            JobState::Failing {
+                                reason: e.user_message(),
+                                refund: true,
+                            },
+                        )
+                        .await;
+                }
+            }
+            if let Some(slot) = lock(&self.inner.polling).get_mut(&job.id) {
+                slot.last_poll_at_ms = Some(polled_at);
+                slot.hold_until_ms = hold;
+            }
+        }
+    }
+
+    async fn deliver(&self, job: Job, video_url: String, video_id: Option<String>) -> Step {
+        let _ = self
+            .inner
+            .notifier
+            .progress(&job, &Progress::Delivering)
+            .await;
+        let filename = format!("omni-{}.{}", job.id, job.request.format().as_str());
+        let mut clip = None;
+        for attempt in 1..=3u32 {
+            self.inner.budget.acquire(Priority::Download).await;
+            match self
+                .inner
+                .api
+                .download(&video_url, job.attachment_size_limit)
+                .await
+            {
+                Ok(Download::Complete(data)) => {
+                    clip = Some(ClipFile::Upload {
+                        data,
+                        filename: filename.clone(),
+                    });
+                    break;
+                }
+                Ok(Download::TooLarge { size }) => {
+                    info!(?size, limit = job.attachment_size_limit, "clip too large to upload; posting the link");
+                    clip = Some(ClipFile::Link {
+                        url: video_url.clone(),
+                        why: LinkReason::TooLarge,
+                    });
+                    break;
+                }
+                Err(e) => {
+                    warn!(attempt, error = %e, "download failed");
+                    if let ApiError::RateLimited { retry_after } = e {
+                        self.inner.budget.rate_limited(retry_after);
+                    }
+                    tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+                }
+            }
+        }
+        let mut clip = clip.unwrap_or(ClipFile::Link {
+            url: video_url.clone(),
+            why: LinkReason::DownloadFailed,
+        });
+        let mut delay = Duration::from_secs(1);
+        for attempt in 1..=5 {
+            match self.inner.notifier.deliver(&job, &clip).await {
+                Ok(message_id) => {
+                    let conversation = job.place.as_ref().map_or(job.channel_id, |p| p.channel_id);
+                    let record = ClipRecord {
+                        job_id: job.id,
+                        video_id: video_id.clone(),
+                        message_id,
+                    };
+                    if let Err(e) = self.inner.store.record_clip(conversation, record) {
+                        error!(error = %e, "cannot record the clip");
+                    }
+                    info!(message_id, "delivered");
+                    return self
+                        .set_state(
+                            job,
+                            JobState::Delivered {
+                                message_id,
+                                video_id,
+                            },
+                        )
+                        .await;
+                }
+                Err(NotifyError::TooLarge) if matches!(clip, ClipFile::Upload { .. }) => {
+                    info!("Discord refused the upload as too large; posting the link");
+                    clip = ClipFile::Link {
+                        url: video_url.clone(),
+                        why: LinkReason::TooLarge,
+                    };
+                }
+                Err(e) => {
+                    warn!(attempt, error = %e, "posting the clip failed");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        error!("could not post the clip after retries; it resumes at the next start");
+        Step::Stop
+    }
+
+    async fn fail(&self, job: Job, reason: String, refund: bool) -> Step {
+        let mut delay = Duration::from_secs(1);
+        for attempt in 1..=5 {
+            match self.inner.notifier.fail(&job, &reason).await {
+                Ok(_) => {
+                    return self
+                        .set_state(
+                            job,
+                            JobState::Failed {
+                                reason,
+                                refunded: refund,
+                            },
+                        )
+                        .await;
+                }
+                Err(e) => {
+                    warn!(attempt, error = %e, "posting the failure failed");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        error!("could not post the failure after retries; it resumes at the next start");
+        Step::Stop
+    }
+
+    fn observe_rate_headers(&self) {
+        if let Some(info) = self.inner.api.last_rate_limit() {
+            if let Some(remaining) = info.remaining {
+                let reset_in = info
+                    .reset
+                    .and_then(|t| t.duration_since(std::time::SystemTime::now()).ok());
+                self.inner.budget.observe_remaining(remaining, reset_in);
+            }
+        }
+    }
+
+    /// Hands out poll turns: at each budget slot, to the job most likely to have finished.
+    async fn poll_loop(&self) {
+        let mut stop = self.inner.stop.subscribe();
+        loop {
+            if *stop.borrow_and_update() {
+                return;
+            }
+            if self.pick_now().is_none() {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = stop.changed() => return,
+                }
+                continue;
+            }
+            self.inner.budget.acquire(Priority::Poll).await;
+            if let Some((id, turn)) = self.pick_now() {
+                debug!(job = id, "poll turn");
+                if let Some(slot) = lock(&self.inner.polling).get_mut(&id) {
+                    // Counted as polled now so the same job is not picked again before it polls.
+                    slot.last_poll_at_ms = Some(now_ms());
+                }
+                turn.notify_one();
+            }
+        }
+    }
+
+    fn pick_now(&self) -> Option<(JobId, Arc<Notify>)> {
+        let now = now_ms();
+        let polling = lock(&self.inner.polling);
+        let ids: Vec<JobId> = polling
+            .iter()
+            .filter(|(_, s)| s.hold_until_ms <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        let candidates: Vec<Candidate> = ids
+            .iter()
+            .map(|id| {
+                let s = &polling[id];
+                Candidate {
+                    elapsed_ms: (now - s.submitted_at_ms) as f64,
+                    last_poll_elapsed_ms: s
+                        .last_poll_at_ms
+                        .map(|t| (t - s.submitted_at_ms) as f64),
+                    model: s.model,
+                }
+            })
+            .collect();
+        scheduler::pick(&candidates).map(|i| (ids[i], polling[&ids[i]].turn.clone()))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
