@@ -60,6 +60,9 @@ pub struct PixelDojoConfig {
     /// A job that has not finished after this long ends as failed.
     #[serde(default = "default_job_timeout")]
     pub job_timeout_minutes: u64,
+    /// Starting guess of a render's length; the bot learns real times from finished jobs.
+    #[serde(default = "default_expected_render")]
+    pub expected_render_seconds: u64,
 }
 
 /// Size limits on what users attach, checked before any credit is spent.
@@ -96,6 +99,9 @@ fn default_max_rpm() -> u32 {
 }
 fn default_job_timeout() -> u64 {
     15
+}
+fn default_expected_render() -> u64 {
+    60
 }
 fn default_max_image_mb() -> u64 {
     20
@@ -209,6 +215,9 @@ impl Config {
         }
         if self.pixeldojo.job_timeout_minutes == 0 {
             return fail("`pixeldojo.job_timeout_minutes` must be at least 1.".into());
+        }
+        if self.pixeldojo.expected_render_seconds == 0 {
+            return fail("`pixeldojo.expected_render_seconds` must be at least 1.".into());
         }
         if self.storage.path.as_os_str().is_empty() {
             return fail("`storage.path` must not be empty.".into());

@@ -758,7 +758,14 @@ mod tests {
     }
 
     #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<(String, Option<String>, Value)>>>);
+    struct Captured(Arc<Mutex<Vec<CapturedRun>>>);
+
+    #[derive(Clone, Debug)]
+    struct CapturedRun {
+        model: String,
+        authorization: Option<String>,
+        body: Value,
+    }
 
     async fn capturing_run_server() -> (Url, Captured) {
         let captured = Captured::default();
@@ -774,7 +781,11 @@ mod tests {
                             .get("authorization")
                             .map(|v| v.to_str().unwrap().to_owned());
                         let json: Value = serde_json::from_str(&body).unwrap();
-                        c.0.lock().unwrap().push((model, auth, json));
+                        c.0.lock().unwrap().push(CapturedRun {
+                            model,
+                            authorization: auth,
+                            body: json,
+                        });
                         axum::Json(json!({
                             "jobId": "job_abc123",
                             "status": "pending",
@@ -812,9 +823,16 @@ mod tests {
         );
         let calls = captured.0.lock().unwrap().clone();
         assert_eq!(calls.len(), 1);
-        let (model, auth, body) = &calls[0];
+        let CapturedRun {
+            model,
+            authorization,
+            body,
+        } = &calls[0];
         assert_eq!(model, MODEL);
-        assert_eq!(auth.as_deref(), Some(format!("Bearer {KEY}").as_str()));
+        assert_eq!(
+            authorization.as_deref(),
+            Some(format!("Bearer {KEY}").as_str())
+        );
         assert_eq!(
             body,
             &json!({"prompt": "ocean waves at golden hour", "aspect_ratio": "9:16", "duration": 5})
@@ -838,7 +856,7 @@ mod tests {
 
         client(&base).submit(&request).await.unwrap();
 
-        let body = captured.0.lock().unwrap()[0].2.clone();
+        let body = captured.0.lock().unwrap()[0].body.clone();
         assert_eq!(
             body,
             json!({

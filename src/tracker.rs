@@ -405,6 +405,10 @@ impl<N: Notifier> Tracker<N> {
         let mut stop = self.inner.stop.subscribe();
         let mut errors = 0u32;
         let mut last_status = "pending".to_owned();
+        // When the job was last seen still running: the render ended between then and the
+        // poll that saw it done, so the midpoint is what gets learned (detection time alone
+        // would teach ever later polls).
+        let mut last_running_ms = submitted_at_ms;
         let mut next_progress = Instant::now();
         let timeout_ms = self.inner.settings.job_timeout.as_millis() as i64;
         loop {
@@ -453,6 +457,7 @@ impl<N: Notifier> Tracker<N> {
                     self.inner.budget.succeeded();
                     errors = 0;
                     last_status = status;
+                    last_running_ms = polled_at;
                 }
                 Ok(JobStatus::Completed {
                     video_url,
@@ -462,10 +467,11 @@ impl<N: Notifier> Tracker<N> {
                     self.inner.budget.succeeded();
                     lock(&self.inner.polling).remove(&job.id);
                     let render_ms = polled_at - submitted_at_ms;
+                    let estimate = (last_running_ms + polled_at) / 2 - submitted_at_ms;
                     if let Err(e) = self
                         .inner
                         .store
-                        .record_render_time(&job.request.kind_key(), render_ms as f64)
+                        .record_render_time(&job.request.kind_key(), estimate as f64)
                     {
                         warn!(error = %e, "cannot record the render time");
                     }

@@ -34,10 +34,14 @@ pub type Error = anyhow::Error;
 pub type Context<'a> = poise::Context<'a, Data, Error>;
 
 /// Builds serenity's HTTP client, pointed at the configured proxy if there is one.
+///
+/// With a proxy, serenity's own rate limiter is turned off: a shared Discord HTTP proxy (such as
+/// twilight-http-proxy) does the rate limiting for all its clients, and serenity 0.12.5 would
+/// otherwise send rate-limited requests to discord.com directly, around the proxy.
 pub fn http_client(config: &Config) -> serenity::Http {
     let mut builder = serenity::HttpBuilder::new(config.discord.token.expose_secret());
     if let Some(proxy) = config.discord_proxy() {
-        builder = builder.proxy(proxy);
+        builder = builder.proxy(proxy).ratelimiter_disabled(true);
     }
     builder.build()
 }
@@ -73,6 +77,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         InputLimits::from_megabytes(config.inputs.max_image_mb, config.inputs.max_video_mb);
     let settings = TrackerSettings {
         job_timeout: Duration::from_secs(config.pixeldojo.job_timeout_minutes * 60),
+        prior_render: Duration::from_secs(config.pixeldojo.expected_render_seconds),
         ..TrackerSettings::default()
     };
     let budget = Budget::per_minute(config.pixeldojo.max_requests_per_minute);
@@ -111,6 +116,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 if resumed > 0 {
                     info!(resumed, "resumed jobs that were in flight");
                 }
+                info!("bot ready");
                 Ok(Data {
                     config: setup_config,
                     store: setup_store,
