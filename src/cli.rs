@@ -9,7 +9,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "omni-bot", version, about)]
 pub struct Cli {
     /// The TOML configuration file.
-    #[arg(long, short, global = true, env = "OMNI_BOT_CONFIG", default_value = "config.toml")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "OMNI_BOT_CONFIG",
+        default_value = "config.toml"
+    )]
     pub config: PathBuf,
     /// Log line format (the level comes from RUST_LOG, default info).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]

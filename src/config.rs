@@ -312,7 +312,10 @@ api_key = "pd_secret_key"
     #[test]
     fn secrets_never_appear_in_errors_or_debug_output() {
         let e = err("[discord]\ntoken = 12345678\n[pixeldojo]\napi_key = \"pd_secret_key\"\n");
-        assert!(e.contains("discord.token") && !e.contains("12345678"), "{e}");
+        assert!(
+            e.contains("discord.token") && !e.contains("12345678"),
+            "{e}"
+        );
         let c = Config::from_toml(MINIMAL, no_env, "t").unwrap();
         let debug = format!("{c:?}");
         assert!(!debug.contains("discord-secret-token") && !debug.contains("pd_secret_key"));

@@ -26,6 +26,22 @@ pub struct Job {
     /// Where the conversation about this clip lives, once it is open.
     pub place: Option<Place>,
     pub state: JobState,
+    /// Set when the request was made inside an existing conversation (a reply, a button): the
+    /// job posts there instead of opening a new thread, and waits for earlier jobs in it.
+    #[serde(default)]
+    pub conversation: Option<u64>,
+    /// The clip this job iterates on (its `video_id` is looked up when the job starts).
+    #[serde(default)]
+    pub continues: Option<ParentRef>,
+}
+
+/// Which clip of a conversation a follow-up continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ParentRef {
+    /// The newest clip when the job starts (a plain reply in the thread).
+    Latest,
+    /// A specific clip (a reply to it, or a button on it).
+    Job(JobId),
 }
 
 /// Where the bot posts about a job.
@@ -44,6 +60,8 @@ pub struct Place {
 pub enum JobState {
     /// Stored, nothing done yet.
     Accepted,
+    /// The conversation is open; waiting for its turn (user's concurrency, earlier follow-ups).
+    Queued,
     /// About to be sent to the vendor. Found at start-up, the outcome is unknown.
     Submitting,
     /// The vendor accepted it.
@@ -79,6 +97,7 @@ impl JobState {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Accepted => "accepted",
+            Self::Queued => "queued",
             Self::Submitting => "submitting",
             Self::Running { .. } => "running",
             Self::Delivering { .. } => "delivering",
@@ -102,6 +121,9 @@ impl JobState {
 
 /// Told to the user when the bot cannot know whether PixelDojo started (and charged) a clip.
 pub const UNCERTAIN_SUBMIT: &str = "I lost contact with PixelDojo while sending this request, so I can't tell whether the clip was started (and charged). To avoid paying twice I did not send it again. If no clip appears here, run `/omni` again.";
+
+/// Told to the user when a follow-up's clip has no `videoId` to continue from.
+pub const NO_VIDEO_ID: &str = "PixelDojo didn't give that clip an id to continue from, so I can't refine it. Start a fresh one with `/omni`, or reply with a video attached to edit it.";
 
 /// A text progress bar for a clip expected to take `expected_ms` (capped at 95% until done).
 pub fn progress_bar(elapsed_ms: i64, expected_ms: i64, width: usize) -> String {

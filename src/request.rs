@@ -99,7 +99,12 @@ impl Attachment {
     /// What the file is, by its content type, or by its extension when Discord gave none.
     pub fn kind(&self) -> MediaKind {
         let by_type = self.content_type.as_deref().map(|ct| {
-            let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let ct = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             if ct.starts_with("image/") {
                 MediaKind::Image
             } else if ct.starts_with("video/") {
@@ -171,7 +176,9 @@ pub enum RequestError {
     EmptyPrompt,
     #[error("Your prompt is {len} characters long; please keep it under {MAX_PROMPT_CHARS}.")]
     PromptTooLong { len: usize },
-    #[error("`duration` must be between {MIN_DURATION} and {MAX_DURATION} seconds (you asked for {0}).")]
+    #[error(
+        "`duration` must be between {MIN_DURATION} and {MAX_DURATION} seconds (you asked for {0})."
+    )]
     DurationOutOfRange(i64),
     #[error("`{option}` must be an image (PNG, JPEG, WebP or GIF), but `{filename}` is {found}. Attach an image there instead.")]
     NotAnImage {
@@ -327,6 +334,15 @@ impl GenerationRequest {
         }
     }
 
+    /// The same request continuing the clip `video_id` (a follow-up, checked at creation with
+    /// [`GenerationRequest::validate`] and a placeholder id).
+    pub fn with_video_id(&self, video_id: String) -> Self {
+        Self {
+            video_id: Some(video_id),
+            ..self.clone()
+        }
+    }
+
     /// The same request in the other orientation.
     pub fn with_aspect_ratio(&self, aspect_ratio: AspectRatio) -> Self {
         Self {
@@ -453,7 +469,9 @@ mod tests {
         assert!(matches!(e, RequestError::NotAnImage { .. }));
         let text = e.to_string();
         assert!(
-            text.contains("`image`") && text.contains("notes.pdf") && text.contains("application/pdf"),
+            text.contains("`image`")
+                && text.contains("notes.pdf")
+                && text.contains("application/pdf"),
             "{text}"
         );
     }
@@ -527,10 +545,7 @@ mod tests {
     #[test]
     fn a_reference_that_is_not_an_image_names_its_slot() {
         let mut d = draft("x");
-        d.references = vec![(
-            "reference_3".into(),
-            file("clip.mp4", Some("video/mp4"), 1),
-        )];
+        d.references = vec![("reference_3".into(), file("clip.mp4", Some("video/mp4"), 1))];
         let text = GenerationRequest::validate(d, &LIMITS)
             .unwrap_err()
             .to_string();

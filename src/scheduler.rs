@@ -153,7 +153,10 @@ mod tests {
 
     #[test]
     fn a_job_long_overdue_is_polled_and_ties_go_to_the_longest_wait() {
-        let c = [cand(300.0, Some(290.0), 60.0), cand(300.0, Some(280.0), 60.0)];
+        let c = [
+            cand(300.0, Some(290.0), 60.0),
+            cand(300.0, Some(280.0), 60.0),
+        ];
         assert_eq!(pick(&c), Some(1));
     }
 

@@ -16,8 +16,9 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn, Instrument};
 
 use crate::budget::{Budget, Priority};
-use crate::job::{Job, JobId, JobState, Place, UNCERTAIN_SUBMIT};
+use crate::job::{Job, JobId, JobState, ParentRef, Place, NO_VIDEO_ID, UNCERTAIN_SUBMIT};
 use crate::pixeldojo::{ApiError, Download, JobStatus, PixelDojoClient, RunRequest};
+use crate::queue::{self, Entry, Phase, Verdict};
 use crate::request::GenerationRequest;
 use crate::scheduler::{self, Candidate, RenderModel};
 use crate::store::{ClipRecord, Store};
@@ -37,6 +38,11 @@ pub trait Notifier: Send + Sync + 'static {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
+    /// Waiting in line; `position` 1 is next.
+    Queued {
+        position: usize,
+        behind_conversation: bool,
+    },
     Submitting,
     Rendering {
         elapsed_ms: i64,
@@ -86,8 +92,45 @@ impl Default for TrackerSettings {
     }
 }
 
-/// Called when a job reaches a final state (usage accounting hooks in here).
-pub type FinalHook = Arc<dyn Fn(&Job) + Send + Sync>;
+/// Something the tracker did, for usage accounting, alerts and metrics.
+#[derive(Debug)]
+pub enum TrackerEvent<'a> {
+    /// The job moved to `job.state` from the state named `from`.
+    StateChanged { job: &'a Job, from: &'static str },
+    /// PixelDojo accepted the job.
+    Submitted {
+        job: &'a Job,
+        credit_cost: Option<u32>,
+        credits_remaining: Option<i64>,
+    },
+    /// One request to PixelDojo and how it ended (`ok`, `rate_limited`, `error`, ...).
+    Request {
+        endpoint: &'static str,
+        outcome: &'static str,
+    },
+    /// The clip finished rendering after `render_ms` (as first seen by a poll).
+    Rendered { job: &'a Job, render_ms: i64 },
+    /// The clip was posted `delay_ms` after the poll that saw it finished.
+    Delivered {
+        job: &'a Job,
+        delay_ms: i64,
+        as_link: bool,
+    },
+}
+
+pub type EventHook = Arc<dyn Fn(&TrackerEvent<'_>) + Send + Sync>;
+
+/// How many jobs a user may have running at once, given one of their jobs.
+pub type ConcurrencyLimit = Arc<dyn Fn(&Job) -> usize + Send + Sync>;
+
+/// Why a job could not be cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CancelError {
+    #[error("That request is not waiting any more: once a clip is sent to PixelDojo it can't be cancelled.")]
+    NotQueued,
+    #[error("Only the person who asked for this clip can cancel it.")]
+    NotYours,
+}
 
 struct PollSlot {
     submitted_at_ms: i64,
@@ -107,7 +150,12 @@ struct Inner<N> {
     polling: Mutex<HashMap<JobId, PollSlot>>,
     /// Jobs with a live task, so a job is never driven twice.
     driving: Mutex<std::collections::HashSet<JobId>>,
-    on_final: Mutex<Vec<FinalHook>>,
+    /// Every live job's place in the line; changes wake `queue_changed`.
+    entries: Mutex<HashMap<JobId, Entry>>,
+    queue_changed: Notify,
+    cancelled: Mutex<std::collections::HashSet<JobId>>,
+    concurrency: Mutex<ConcurrencyLimit>,
+    hooks: Mutex<Vec<EventHook>>,
     stop: watch::Sender<bool>,
 }
 
@@ -144,7 +192,7 @@ pub fn run_request(req: &GenerationRequest) -> RunRequest {
 }
 
 enum Step {
-    Continue(Job),
+    Continue(Box<Job>),
     Stop,
 }
 
@@ -166,7 +214,11 @@ impl<N: Notifier> Tracker<N> {
                 settings,
                 polling: Mutex::new(HashMap::new()),
                 driving: Mutex::new(Default::default()),
-                on_final: Mutex::new(Vec::new()),
+                entries: Mutex::new(HashMap::new()),
+                queue_changed: Notify::new(),
+                cancelled: Mutex::new(Default::default()),
+                concurrency: Mutex::new(Arc::new(|_: &Job| usize::MAX)),
+                hooks: Mutex::new(Vec::new()),
                 stop,
             }),
         }
@@ -180,9 +232,76 @@ impl<N: Notifier> Tracker<N> {
         &self.inner.notifier
     }
 
-    /// Registers a hook run once when a job becomes final.
-    pub fn on_final(&self, hook: FinalHook) {
-        lock(&self.inner.on_final).push(hook);
+    /// Registers a hook that sees every [`TrackerEvent`].
+    pub fn subscribe(&self, hook: EventHook) {
+        lock(&self.inner.hooks).push(hook);
+    }
+
+    /// Sets how many jobs a user may have running at once (default: no limit).
+    pub fn set_concurrency_limit(&self, limit: ConcurrencyLimit) {
+        *lock(&self.inner.concurrency) = limit;
+    }
+
+    fn emit(&self, event: TrackerEvent<'_>) {
+        let hooks = lock(&self.inner.hooks).clone();
+        for hook in hooks {
+            hook(&event);
+        }
+    }
+
+    /// Withdraws a job that is still waiting in line. It ends with a message and a refund.
+    pub fn cancel(&self, id: JobId, by_user: u64) -> Result<(), CancelError> {
+        let entries = lock(&self.inner.entries);
+        match entries.get(&id) {
+            Some(e) if e.user_id != by_user => Err(CancelError::NotYours),
+            Some(e) if matches!(e.phase, Phase::Queued | Phase::Opening) => {
+                lock(&self.inner.cancelled).insert(id);
+                drop(entries);
+                self.inner.queue_changed.notify_waiters();
+                Ok(())
+            }
+            _ => Err(CancelError::NotQueued),
+        }
+    }
+
+    /// The user's jobs that are running and waiting.
+    pub fn user_jobs(&self, user_id: u64) -> (usize, usize) {
+        let entries = lock(&self.inner.entries);
+        let mine = entries.values().filter(|e| e.user_id == user_id);
+        let running = mine.clone().filter(|e| e.phase == Phase::Active).count();
+        let queued = mine
+            .filter(|e| matches!(e.phase, Phase::Queued | Phase::Opening))
+            .count();
+        (running, queued)
+    }
+
+    fn phase(state: &JobState) -> Phase {
+        match state {
+            JobState::Accepted => Phase::Opening,
+            JobState::Queued => Phase::Queued,
+            JobState::Submitting | JobState::Running { .. } | JobState::Delivering { .. } => {
+                Phase::Active
+            }
+            JobState::Failing { .. } | JobState::Delivered { .. } | JobState::Failed { .. } => {
+                Phase::Done
+            }
+        }
+    }
+
+    fn track_entry(&self, job: &Job) {
+        let entry = Entry {
+            id: job.id,
+            user_id: job.user_id,
+            follows_in: job.conversation,
+            conversation: job
+                .place
+                .as_ref()
+                .map(|p| p.channel_id)
+                .or(job.conversation),
+            phase: Self::phase(&job.state),
+        };
+        lock(&self.inner.entries).insert(job.id, entry);
+        self.inner.queue_changed.notify_waiters();
     }
 
     /// Starts the poll scheduler; call once.
@@ -226,8 +345,10 @@ impl<N: Notifier> Tracker<N> {
             debug!(job = job.id, "already driving");
             return;
         }
+        self.track_entry(&job);
         let this = self.clone();
-        let span = tracing::info_span!("job", job = job.id, guild = ?job.guild_id, user = job.user_id);
+        let span =
+            tracing::info_span!("job", job = job.id, guild = ?job.guild_id, user = job.user_id);
         tokio::spawn(
             async move {
                 let id = job.id;
@@ -235,22 +356,25 @@ impl<N: Notifier> Tracker<N> {
                 let mut stop = this.inner.stop.subscribe();
                 loop {
                     if *stop.borrow_and_update() {
-                        info!(state = job.state.name(), "stopping; the job resumes at the next start");
+                        info!(
+                            state = job.state.name(),
+                            "stopping; the job resumes at the next start"
+                        );
                         break;
                     }
                     if job.state.is_final() {
-                        for hook in lock(&this.inner.on_final).clone() {
-                            hook(&job);
-                        }
                         break;
                     }
                     match this.step(job).await {
-                        Step::Continue(next) => job = next,
+                        Step::Continue(next) => job = *next,
                         Step::Stop => break,
                     }
                 }
                 lock(&this.inner.polling).remove(&id);
                 lock(&this.inner.driving).remove(&id);
+                lock(&this.inner.entries).remove(&id);
+                lock(&this.inner.cancelled).remove(&id);
+                this.inner.queue_changed.notify_waiters();
             }
             .instrument(span),
         );
@@ -267,18 +391,21 @@ impl<N: Notifier> Tracker<N> {
     }
 
     async fn set_state(&self, mut job: Job, state: JobState) -> Step {
-        debug!(from = job.state.name(), to = state.name(), "state");
+        let from = job.state.name();
+        debug!(from, to = state.name(), "state");
         job.state = state;
-        if self.persist(&job).await {
-            Step::Continue(job)
-        } else {
-            Step::Stop
+        if !self.persist(&job).await {
+            return Step::Stop;
         }
+        self.track_entry(&job);
+        self.emit(TrackerEvent::StateChanged { job: &job, from });
+        Step::Continue(Box::new(job))
     }
 
     async fn step(&self, job: Job) -> Step {
         match job.state.clone() {
             JobState::Accepted => self.open(job).await,
+            JobState::Queued => self.wait_turn(job).await,
             JobState::Submitting => self.submit(job).await,
             JobState::Running {
                 vendor_job_id,
@@ -300,7 +427,7 @@ impl<N: Notifier> Tracker<N> {
             match self.inner.notifier.open(&job).await {
                 Ok(place) => {
                     job.place = Some(place);
-                    return self.set_state(job, JobState::Submitting).await;
+                    return self.set_state(job, JobState::Queued).await;
                 }
                 Err(e) => {
                     warn!(attempt, error = %e, "cannot open the conversation");
@@ -320,6 +447,93 @@ impl<N: Notifier> Tracker<N> {
         .await
     }
 
+    /// Waits in line until the user's concurrency and the conversation allow the job to start,
+    /// telling the user where they stand; then resolves what a follow-up continues.
+    async fn wait_turn(&self, mut job: Job) -> Step {
+        let mut stop = self.inner.stop.subscribe();
+        let mut told: Option<Verdict> = None;
+        loop {
+            let changed = self.inner.queue_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if lock(&self.inner.cancelled).remove(&job.id) {
+                info!("cancelled while queued");
+                return self
+                    .set_state(
+                        job,
+                        JobState::Failing {
+                            reason:
+                                "you cancelled this request before it started; nothing was charged."
+                                    .into(),
+                            refund: true,
+                        },
+                    )
+                    .await;
+            }
+            let limit = (lock(&self.inner.concurrency).clone())(&job);
+            let verdict = {
+                let entries = lock(&self.inner.entries);
+                let all: Vec<Entry> = entries.values().cloned().collect();
+                match entries.get(&job.id) {
+                    Some(me) => queue::verdict(me, &all, limit),
+                    None => Verdict::Go,
+                }
+            };
+            if verdict == Verdict::Go {
+                break;
+            }
+            if told != Some(verdict) {
+                let progress = match verdict {
+                    Verdict::BehindUser { position } => Progress::Queued {
+                        position,
+                        behind_conversation: false,
+                    },
+                    _ => Progress::Queued {
+                        position: 1,
+                        behind_conversation: true,
+                    },
+                };
+                let _ = self.inner.notifier.progress(&job, &progress).await;
+                told = Some(verdict);
+            }
+            tokio::select! {
+                _ = &mut changed => {}
+                // A limit can also change without any job moving (an admin raises it).
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = stop.changed() => return Step::Stop,
+            }
+        }
+        if let Some(parent) = job.continues {
+            let conversation = job.conversation.unwrap_or(job.channel_id);
+            let thread = self.inner.store.thread(conversation).ok().flatten();
+            let clip = thread.as_ref().and_then(|t| match parent {
+                ParentRef::Latest => t.clips.last(),
+                ParentRef::Job(id) => t.clips.iter().find(|c| c.job_id == id),
+            });
+            match clip.and_then(|c| c.video_id.clone()) {
+                Some(video_id) => {
+                    job.request = job.request.with_video_id(video_id);
+                    if let (ParentRef::Latest, Some(c)) = (parent, clip) {
+                        // Pin the parent so a restart continues the same clip.
+                        job.continues = Some(ParentRef::Job(c.job_id));
+                    }
+                }
+                None => {
+                    return self
+                        .set_state(
+                            job,
+                            JobState::Failing {
+                                reason: NO_VIDEO_ID.to_owned(),
+                                refund: true,
+                            },
+                        )
+                        .await;
+                }
+            }
+        }
+        self.set_state(job, JobState::Submitting).await
+    }
+
     async fn submit(&self, job: Job) -> Step {
         let _ = self
             .inner
@@ -336,6 +550,15 @@ impl<N: Notifier> Tracker<N> {
             let state = match result {
                 Ok(submitted) => {
                     self.inner.budget.succeeded();
+                    self.emit(TrackerEvent::Request {
+                        endpoint: "submit",
+                        outcome: "ok",
+                    });
+                    self.emit(TrackerEvent::Submitted {
+                        job: &job,
+                        credit_cost: submitted.credit_cost,
+                        credits_remaining: submitted.credits_remaining,
+                    });
                     info!(vendor_job = %submitted.job_id, credits_remaining = ?submitted.credits_remaining, "submitted");
                     JobState::Running {
                         vendor_job_id: submitted.job_id,
@@ -560,7 +783,11 @@ impl<N: Notifier> Tracker<N> {
                     break;
                 }
                 Ok(Download::TooLarge { size }) => {
-                    info!(?size, limit = job.attachment_size_limit, "clip too large to upload; posting the link");
+                    info!(
+                        ?size,
+                        limit = job.attachment_size_limit,
+                        "clip too large to upload; posting the link"
+                    );
                     clip = Some(ClipFile::Link {
                         url: video_url.clone(),
                         why: LinkReason::TooLarge,
@@ -699,9 +926,7 @@ impl<N: Notifier> Tracker<N> {
                 let s = &polling[id];
                 Candidate {
                     elapsed_ms: (now - s.submitted_at_ms) as f64,
-                    last_poll_elapsed_ms: s
-                        .last_poll_at_ms
-                        .map(|t| (t - s.submitted_at_ms) as f64),
+                    last_poll_elapsed_ms: s.last_poll_at_ms.map(|t| (t - s.submitted_at_ms) as f64),
                     model: s.model,
                 }
             })

@@ -3,6 +3,8 @@
 //! core's types and the core's outcomes into messages; it holds no business rules of its own.
 
 pub mod errors;
+pub mod events;
+pub mod jobs;
 pub mod notify;
 pub mod omni;
 
@@ -61,12 +63,8 @@ pub fn commands() -> Vec<poise::Command<Data, Error>> {
 /// Runs the bot until the gateway connection ends for good or a shutdown signal arrives.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    let store = Store::open(&config.storage.path).with_context(|| {
-        format!(
-            "cannot open the store at {}",
-            config.storage.path.display()
-        )
-    })?;
+    let store = Store::open(&config.storage.path)
+        .with_context(|| format!("cannot open the store at {}", config.storage.path.display()))?;
     let api = PixelDojoClient::new(
         &config.pixeldojo.base_url,
         &config.pixeldojo.model,
@@ -93,6 +91,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .options(poise::FrameworkOptions {
             commands: commands(),
             on_error: |e| Box::pin(errors::on_error(e)),
+            event_handler: |framework, event| Box::pin(events::handle(framework, event)),
             ..Default::default()
         })
         .setup(move |ctx, ready, framework| {

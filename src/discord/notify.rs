@@ -74,7 +74,10 @@ fn other(e: serenity::Error) -> NotifyError {
 
 /// The quoted prompt under a message, cut to fit.
 fn quoted_prompt(job: &Job) -> String {
-    format!("> {}", truncate(&job.request.prompt().replace('\n', " "), 300))
+    format!(
+        "> {}",
+        truncate(&job.request.prompt().replace('\n', " "), 300)
+    )
 }
 
 /// What the clip is, in one line (`16:9 · 8 s · mp4 · seed 42 · start frame · 2 references`).
@@ -133,10 +136,7 @@ impl DiscordNotifier {
     ) -> Result<u64, NotifyError> {
         let place = self.place(job);
         let target = ChannelId::new(place.channel_id);
-        match target
-            .send_files(&self.http, files.clone(), build())
-            .await
-        {
+        match target.send_files(&self.http, files.clone(), build()).await {
             Ok(m) => Ok(m.id.get()),
             Err(e) => match discord_error(&e) {
                 Some((413, _)) | Some((_, CODE_TOO_LARGE)) => Err(NotifyError::TooLarge),
@@ -190,6 +190,29 @@ impl DiscordNotifier {
 #[async_trait::async_trait]
 impl Notifier for DiscordNotifier {
     async fn open(&self, job: &Job) -> Result<Place, NotifyError> {
+        if let Some(conversation) = job.conversation {
+            // A request made inside a conversation stays there: one progress message.
+            let progress = CreateMessage::new()
+                .content(format!(
+                    "🎬 <@{}>: **{}**\n{}\n⏳ Starting…",
+                    job.user_id,
+                    truncate(job.request.prompt(), 200),
+                    describe_request(job)
+                ))
+                .allowed_mentions(quiet())
+                .nonce(nonce('p', job))
+                .enforce_nonce(true);
+            let m = ChannelId::new(conversation)
+                .send_message(&self.http, progress)
+                .await
+                .map_err(other)?;
+            return Ok(Place {
+                channel_id: conversation,
+                status_message_id: None,
+                progress_message_id: Some(m.id.get()),
+                in_thread: false,
+            });
+        }
         let channel = ChannelId::new(job.channel_id);
         let status = CreateMessage::new()
             .content(format!(
@@ -201,7 +224,10 @@ impl Notifier for DiscordNotifier {
             .allowed_mentions(quiet())
             .nonce(nonce('s', job))
             .enforce_nonce(true);
-        let status = channel.send_message(&self.http, status).await.map_err(other)?;
+        let status = channel
+            .send_message(&self.http, status)
+            .await
+            .map_err(other)?;
         let in_place = Place {
             channel_id: job.channel_id,
             status_message_id: Some(status.id.get()),
@@ -221,9 +247,7 @@ impl Notifier for DiscordNotifier {
         {
             Ok(t) => t.id.get(),
             // A thread made from a message has the message's id: after a crash it already exists.
-            Err(e) if discord_error(&e).map(|d| d.1) == Some(CODE_THREAD_EXISTS) => {
-                status.id.get()
-            }
+            Err(e) if discord_error(&e).map(|d| d.1) == Some(CODE_THREAD_EXISTS) => status.id.get(),
             Err(e) => {
                 let Some((_, code)) = discord_error(&e) else {
                     // Not an answer from Discord: retry (the nonce keeps the status message single).
@@ -273,6 +297,13 @@ impl Notifier for DiscordNotifier {
     async fn progress(&self, job: &Job, progress: &Progress) -> Result<(), NotifyError> {
         let place = self.place(job);
         let text = match progress {
+            Progress::Queued {
+                behind_conversation: true,
+                ..
+            } => "🕒 Queued: I'll start as soon as the clip before it is done, and build on it.".to_owned(),
+            Progress::Queued { position, .. } => format!(
+                "🕒 Queued (#{position} in your line): you already have clips rendering. I'll start this one as soon as one finishes."
+            ),
             Progress::Submitting => "⏳ Sending your request to PixelDojo…".to_owned(),
             Progress::Rendering {
                 elapsed_ms,
@@ -304,7 +335,11 @@ impl Notifier for DiscordNotifier {
     async fn deliver(&self, job: &Job, clip: &ClipFile) -> Result<u64, NotifyError> {
         let (content, files) = match clip {
             ClipFile::Upload { data, filename } => (
-                format!("✅ <@{}>, here's your clip!\n{}", job.user_id, quoted_prompt(job)),
+                format!(
+                    "✅ <@{}>, here's your clip!\n{}",
+                    job.user_id,
+                    quoted_prompt(job)
+                ),
                 vec![CreateAttachment::bytes(data.to_vec(), filename.clone())],
             ),
             ClipFile::Link { url, why } => {

@@ -1,13 +1,10 @@
 //! `/omni`: collects a request, checks it before any credit is spent, and hands it to the tracker.
 
-use poise::serenity_prelude as serenity;
-use tracing::info;
-
 use super::errors::UserError;
+use super::jobs::{self, Origin};
 use super::{Context, Error};
-use crate::job::{Job, JobState};
 use crate::request::{AspectRatio, Attachment, Draft, GenerationRequest, OutputFormat};
-use crate::tracker::now_ms;
+use poise::serenity_prelude as serenity;
 
 #[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
 pub enum AspectChoice {
@@ -45,9 +42,6 @@ impl From<FormatChoice> for OutputFormat {
         }
     }
 }
-
-/// Discord's default upload limit, used when an interaction does not say.
-pub const DEFAULT_UPLOAD_LIMIT: u64 = 10 * 1024 * 1024;
 
 pub fn attachment(a: &serenity::Attachment) -> Attachment {
     Attachment {
@@ -123,38 +117,36 @@ pub async fn omni(
     submit(ctx, request).await
 }
 
-/// The size limit Discord told us for this interaction.
-fn upload_limit(ctx: &Context<'_>) -> u64 {
-    match ctx {
-        poise::Context::Application(app) => match u64::from(app.interaction.attachment_size_limit)
-        {
-            0 => DEFAULT_UPLOAD_LIMIT,
-            n => n,
-        },
-        poise::Context::Prefix(_) => DEFAULT_UPLOAD_LIMIT,
-    }
-}
-
-/// Stores the job, acknowledges privately, and lets the tracker take it from there.
-pub async fn submit(ctx: Context<'_>, request: GenerationRequest) -> Result<(), Error> {
-    let data = ctx.data();
-    let job = Job {
-        id: data.store.next_id()?,
+/// Who ran the command, and where.
+fn origin(ctx: &Context<'_>) -> Origin {
+    let (roles, limit) = match ctx {
+        poise::Context::Application(app) => (
+            app.interaction
+                .member
+                .as_ref()
+                .map(|m| m.roles.iter().map(|r| r.get()).collect())
+                .unwrap_or_default(),
+            u64::from(app.interaction.attachment_size_limit),
+        ),
+        poise::Context::Prefix(_) => (Vec::new(), 0),
+    };
+    Origin {
         guild_id: ctx.guild_id().map(|g| g.get()),
         channel_id: ctx.channel_id().get(),
         user_id: ctx.author().id.get(),
-        request,
-        attachment_size_limit: upload_limit(&ctx),
-        created_at_ms: now_ms(),
-        place: None,
-        state: JobState::Accepted,
-    };
-    let id = job.id;
-    info!(job = id, guild = ?job.guild_id, user = job.user_id, kind = %job.request.kind_key(), "accepted");
-    data.tracker.accept(job).await?;
-    let ack = poise::CreateReply::default()
-        .ephemeral(true)
-        .content("🎬 Got it! I'm starting your clip and will post progress and the video right here.");
+        roles,
+        attachment_size_limit: limit,
+        conversation: None,
+        continues: None,
+    }
+}
+
+/// Starts the job, then acknowledges privately.
+async fn submit(ctx: Context<'_>, request: GenerationRequest) -> Result<(), Error> {
+    let id = jobs::start(ctx.data(), origin(&ctx), request).await?;
+    let ack = poise::CreateReply::default().ephemeral(true).content(
+        "🎬 Got it! I'm starting your clip and will post progress and the video right here.",
+    );
     if let Err(e) = ctx.send(ack).await {
         // The job is stored and runs anyway; its messages go to the channel with the bot token.
         tracing::warn!(job = id, error = %super::errors::describe(&e), "cannot acknowledge");

@@ -51,7 +51,11 @@ async fn the_omni_command_is_registered_with_every_option_the_api_accepts() {
     .collect();
     expected.sort();
     assert_eq!(names, expected);
-    assert_eq!(option_names(omni)[0], "prompt", "the required option comes first");
+    assert_eq!(
+        option_names(omni)[0],
+        "prompt",
+        "the required option comes first"
+    );
     let prompt = find_option(omni, "prompt");
     assert_eq!(prompt["type"], 3);
     assert_eq!(prompt["required"], true);
@@ -60,7 +64,11 @@ async fn the_omni_command_is_registered_with_every_option_the_api_accepts() {
     assert_eq!(duration["min_value"].as_f64(), Some(3.0));
     assert_eq!(duration["max_value"].as_f64(), Some(10.0));
     for name in ["image", "video", "reference_1", "reference_7"] {
-        assert_eq!(find_option(omni, name)["type"], 11, "{name} is an attachment");
+        assert_eq!(
+            find_option(omni, name)["type"],
+            11,
+            "{name} is an attachment"
+        );
     }
     let choices = |name: &str| -> Vec<String> {
         find_option(omni, name)["choices"]
@@ -74,16 +82,21 @@ async fn the_omni_command_is_registered_with_every_option_the_api_accepts() {
     assert_eq!(choices("format"), ["mp4", "webm", "mov"]);
     for o in omni["options"].as_array().unwrap() {
         let d = o["description"].as_str().unwrap();
-        assert!(!d.is_empty() && d.len() <= 100, "description of {}", o["name"]);
+        assert!(
+            !d.is_empty() && d.len() <= 100,
+            "description of {}",
+            o["name"]
+        );
     }
 }
 
 #[tokio::test]
 async fn omni_is_acknowledged_quickly_and_the_clip_is_posted_in_a_thread() {
     let world = World::start().await;
-    let image = world
-        .discord
-        .add_attachment("start.png", "image/png", vec![0x89, b'P', b'N', b'G']);
+    let image =
+        world
+            .discord
+            .add_attachment("start.png", "image/png", vec![0x89, b'P', b'N', b'G']);
     let reference = world
         .discord
         .add_attachment("style.jpg", "image/jpeg", vec![0xFF, 0xD8, 0xFF]);
@@ -111,7 +124,10 @@ async fn omni_is_acknowledged_quickly_and_the_clip_is_posted_in_a_thread() {
         .find(|(id, _, _)| *id == interaction)
         .map(|(_, _, at)| at.duration_since(sent))
         .unwrap();
-    assert!(acked_after < Duration::from_secs(3), "acked after {acked_after:?}");
+    assert!(
+        acked_after < Duration::from_secs(3),
+        "acked after {acked_after:?}"
+    );
     assert_eq!(ack["type"], 4, "a message response: {ack}");
     assert_eq!(ack["data"]["flags"], 64, "the acknowledgement is private");
 
@@ -136,10 +152,7 @@ async fn omni_is_acknowledged_quickly_and_the_clip_is_posted_in_a_thread() {
         .into_iter()
         .find(|r| r.method == "POST")
         .unwrap();
-    assert_eq!(
-        run.path,
-        format!("/api/v1/models/{}/run", pixeldojo::MODEL)
-    );
+    assert_eq!(run.path, format!("/api/v1/models/{}/run", pixeldojo::MODEL));
     assert_eq!(
         run.authorization.as_deref(),
         Some(format!("Bearer {}", pixeldojo::API_KEY).as_str())
@@ -183,7 +196,11 @@ async fn a_failed_job_is_explained_in_its_thread() {
     world.omni(json!({"prompt": "something not allowed"})).await;
     let thread = world.thread(0).await;
     let msg = world.bot_message(thread, "couldn't make this clip").await;
-    assert!(msg.content.contains("content policy violation"), "{}", msg.content);
+    assert!(
+        msg.content.contains("content policy violation"),
+        "{}",
+        msg.content
+    );
     assert!(world.clips_in(thread).is_empty());
 }
 
@@ -240,9 +257,13 @@ async fn six_references_with_a_video_are_refused_before_any_credit_is_spent() {
 async fn a_restart_in_the_middle_of_a_job_still_posts_the_video_exactly_once() {
     let mut world = World::start().await;
     world.pixeldojo.set_render_time(Duration::from_secs(4));
-    world.omni(json!({"prompt": "slow sunrise over hills"})).await;
+    world
+        .omni(json!({"prompt": "slow sunrise over hills"}))
+        .await;
     assert!(world.pixeldojo.wait_for_submissions(1, WAIT).await);
     let thread = world.thread(0).await;
+    // The progress shows rendering only once the accepted job is stored.
+    world.bot_message(thread, "Rendering").await;
     world.kill().await;
     world.launch().await;
     world.bot_message(thread, "here's your clip").await;
@@ -328,15 +349,15 @@ async fn an_upload_discord_refuses_as_too_large_falls_back_to_the_link() {
     let world = World::start().await;
     // The interaction says 10 MiB, but the channel accepts less (Discord answers 413 / 40005).
     world.discord.set_max_upload_bytes(1024);
-    world.omni(json!({"prompt": "a wide vista"})).await;
+    let mut ctx = Ctx::guild(discord::USER_ID);
+    ctx.attachment_size_limit = 10 * 1024 * 1024;
+    world
+        .omni_as(json!({"prompt": "a wide vista"}), vec![], ctx)
+        .await;
     let thread = world.thread(0).await;
     let msg = world.bot_message(thread, "here is the link").await;
     assert!(msg.attachments.is_empty());
-    assert!(world
-        .discord
-        .requests()
-        .iter()
-        .any(|r| r.status == 413));
+    assert!(world.discord.requests().iter().any(|r| r.status == 413));
 }
 
 #[tokio::test]

@@ -186,9 +186,9 @@ impl Store {
     /// True the first time it is called for `name`, false ever after.
     pub fn first_time(&self, name: &str) -> Result<bool> {
         let k = format!("once:{name}");
-        let swapped = self
-            .meta
-            .compare_and_swap(k.as_bytes(), None as Option<&[u8]>, Some(&[1u8][..]))?;
+        let swapped =
+            self.meta
+                .compare_and_swap(k.as_bytes(), None as Option<&[u8]>, Some(&[1u8][..]))?;
         Ok(swapped.is_ok())
     }
 
@@ -228,6 +228,12 @@ impl Store {
         Ok(())
     }
 
+    /// The sled database, for submodules that own further trees.
+    #[allow(dead_code)] // used by the usage submodule as it lands
+    pub(crate) fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// A cheap read that proves the store answers (for health checks).
     pub fn ping(&self) -> bool {
         self.meta.get(b"ping").is_ok()
@@ -259,6 +265,8 @@ mod tests {
             created_at_ms: 0,
             place: None,
             state,
+            conversation: None,
+            continues: None,
         }
     }
 

@@ -1,0 +1,150 @@
+//! Who may start now: the waiting line in front of PixelDojo (plain Rust, no I/O).
+//!
+//! Two rules decide it. A user has at most `limit` jobs running at once; more wait in order of
+//! arrival. A follow-up in a conversation waits until every earlier job of that conversation has
+//! ended, so that it iterates on the clip that results.
+
+use crate::job::JobId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not yet in the line (its conversation is being opened).
+    Opening,
+    /// In the line.
+    Queued,
+    /// Sent, or being sent, to PixelDojo, or being delivered.
+    Active,
+    /// Ended.
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub id: JobId,
+    pub user_id: u64,
+    /// The conversation a follow-up belongs to; `None` for a job that opened its own.
+    pub follows_in: Option<u64>,
+    /// The conversation the job posts into, once known.
+    pub conversation: Option<u64>,
+    pub phase: Phase,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Go,
+    /// Waiting for the user's running jobs; `position` 1 is next.
+    BehindUser {
+        position: usize,
+    },
+    /// Waiting for an earlier job in the same conversation.
+    BehindConversation,
+}
+
+/// Whether `me` may start, given every job the tracker knows (including `me`).
+pub fn verdict(me: &Entry, all: &[Entry], user_limit: usize) -> Verdict {
+    if let Some(conversation) = me.follows_in {
+        let earlier_open = all.iter().any(|e| {
+            e.id < me.id
+                && e.phase != Phase::Done
+                && (e.conversation == Some(conversation) || e.follows_in == Some(conversation))
+        });
+        if earlier_open {
+            return Verdict::BehindConversation;
+        }
+    }
+    let active = all
+        .iter()
+        .filter(|e| e.user_id == me.user_id && e.phase == Phase::Active && e.id != me.id)
+        .count();
+    let ahead = all
+        .iter()
+        .filter(|e| e.user_id == me.user_id && e.phase == Phase::Queued && e.id < me.id)
+        .count();
+    if active + ahead < user_limit {
+        Verdict::Go
+    } else {
+        Verdict::BehindUser {
+            position: active + ahead + 1 - user_limit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(id: JobId, user: u64, phase: Phase) -> Entry {
+        Entry {
+            id,
+            user_id: user,
+            follows_in: None,
+            conversation: Some(1000 + id),
+            phase,
+        }
+    }
+
+    #[test]
+    fn a_user_under_the_limit_goes_at_once() {
+        let all = [e(1, 7, Phase::Active), e(2, 7, Phase::Queued)];
+        assert_eq!(verdict(&all[1], &all, 2), Verdict::Go);
+    }
+
+    #[test]
+    fn a_user_at_the_limit_waits_in_order_of_arrival() {
+        let all = [
+            e(1, 7, Phase::Active),
+            e(2, 7, Phase::Active),
+            e(3, 7, Phase::Queued),
+            e(4, 7, Phase::Queued),
+            e(5, 8, Phase::Queued),
+        ];
+        assert_eq!(
+            verdict(&all[2], &all, 2),
+            Verdict::BehindUser { position: 1 }
+        );
+        assert_eq!(
+            verdict(&all[3], &all, 2),
+            Verdict::BehindUser { position: 2 }
+        );
+        assert_eq!(
+            verdict(&all[4], &all, 2),
+            Verdict::Go,
+            "other users are not held up"
+        );
+    }
+
+    #[test]
+    fn a_limit_of_zero_holds_everything() {
+        let all = [e(1, 7, Phase::Queued)];
+        assert!(matches!(
+            verdict(&all[0], &all, 0),
+            Verdict::BehindUser { .. }
+        ));
+    }
+
+    #[test]
+    fn a_follow_up_waits_for_the_clip_rendering_in_its_conversation() {
+        let mut first = e(1, 7, Phase::Active);
+        first.conversation = Some(50);
+        let mut reply = e(2, 9, Phase::Queued);
+        reply.follows_in = Some(50);
+        reply.conversation = Some(50);
+        let all = [first.clone(), reply.clone()];
+        assert_eq!(verdict(&reply, &all, 2), Verdict::BehindConversation);
+        first.phase = Phase::Done;
+        assert_eq!(verdict(&reply, &[first, reply.clone()], 2), Verdict::Go);
+    }
+
+    #[test]
+    fn follow_ups_in_one_conversation_run_one_after_another() {
+        let mut a = e(1, 7, Phase::Queued);
+        a.follows_in = Some(50);
+        a.conversation = Some(50);
+        let mut b = e(2, 7, Phase::Queued);
+        b.follows_in = Some(50);
+        b.conversation = Some(50);
+        let all = [a.clone(), b.clone()];
+        assert_eq!(verdict(&a, &all, 5), Verdict::Go);
+        assert_eq!(verdict(&b, &all, 5), Verdict::BehindConversation);
+    }
+}

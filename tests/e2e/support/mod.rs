@@ -1,0 +1,3 @@
+pub mod fake_discord;
+pub mod fake_pixeldojo;
+pub mod world;
