@@ -16,6 +16,34 @@ pub const MAX_GAP_MS: f64 = 30_000.0;
 /// Below this chance of news, a poll is not worth a request.
 pub const MIN_SCORE: f64 = 0.04;
 
+/// How polls are handed out; the bot uses [`Strategy::Scheduled`], the others exist to be
+/// measured against it (see the polling benchmark).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Strategy {
+    /// Each slot of the budget goes to the job most likely to have finished.
+    Scheduled,
+    /// Each slot of the budget goes to the job polled least recently.
+    RoundRobin,
+    /// Every job polls on its own fixed interval, outside any budget (the vendor's examples).
+    Fixed { interval_ms: f64 },
+}
+
+/// The scheduler's time constants (scaled down in time-compressed benchmarks).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tuning {
+    pub min_gap_ms: f64,
+    pub max_gap_ms: f64,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            min_gap_ms: MIN_GAP_MS,
+            max_gap_ms: MAX_GAP_MS,
+        }
+    }
+}
+
 /// What the scheduler knows about one running job.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
@@ -53,9 +81,17 @@ impl RenderModel {
 impl Candidate {
     /// Chance that the job finished since its last poll, given it had not finished then.
     pub fn score(&self) -> f64 {
+        self.score_with(&Tuning::default())
+    }
+
+    fn since_last_poll(&self) -> f64 {
+        self.elapsed_ms - self.last_poll_elapsed_ms.unwrap_or(0.0)
+    }
+
+    pub fn score_with(&self, tuning: &Tuning) -> f64 {
         let last = self.last_poll_elapsed_ms.unwrap_or(0.0);
         let since = self.elapsed_ms - last;
-        if self.last_poll_elapsed_ms.is_some() && since < MIN_GAP_MS {
+        if self.last_poll_elapsed_ms.is_some() && since < tuning.min_gap_ms {
             return 0.0;
         }
         let before = self.model.cdf(last);
@@ -66,7 +102,7 @@ impl Candidate {
         } else {
             ((now - before) / remaining).clamp(0.0, 1.0)
         };
-        if since >= MAX_GAP_MS {
+        if since >= tuning.max_gap_ms {
             hazard.max(MIN_SCORE)
         } else {
             hazard
@@ -74,12 +110,37 @@ impl Candidate {
     }
 }
 
+/// The candidate to poll now under `strategy`, or `None` if none should be polled yet.
+pub fn pick_with(candidates: &[Candidate], strategy: Strategy, tuning: &Tuning) -> Option<usize> {
+    match strategy {
+        Strategy::Scheduled => pick_scored(candidates, tuning),
+        Strategy::RoundRobin => candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                c.last_poll_elapsed_ms.is_none() || c.since_last_poll() >= tuning.min_gap_ms
+            })
+            .max_by(|a, b| a.1.since_last_poll().total_cmp(&b.1.since_last_poll()))
+            .map(|(i, _)| i),
+        Strategy::Fixed { interval_ms } => candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.since_last_poll() >= interval_ms)
+            .max_by(|a, b| a.1.since_last_poll().total_cmp(&b.1.since_last_poll()))
+            .map(|(i, _)| i),
+    }
+}
+
 /// The index of the candidate to poll now, or `None` if no poll is worth a request yet.
 /// Ties go to the job that has waited longest since its last poll.
 pub fn pick(candidates: &[Candidate]) -> Option<usize> {
+    pick_scored(candidates, &Tuning::default())
+}
+
+fn pick_scored(candidates: &[Candidate], tuning: &Tuning) -> Option<usize> {
     let mut best: Option<(usize, f64, f64)> = None;
     for (i, c) in candidates.iter().enumerate() {
-        let score = c.score();
+        let score = c.score_with(tuning);
         if score < MIN_SCORE {
             continue;
         }
@@ -158,6 +219,25 @@ mod tests {
             cand(300.0, Some(280.0), 60.0),
         ];
         assert_eq!(pick(&c), Some(1));
+    }
+
+    #[test]
+    fn round_robin_polls_the_least_recently_polled_job_whatever_the_model() {
+        let c = [cand(62.0, Some(60.0), 60.0), cand(10.0, Some(1.0), 60.0)];
+        let t = Tuning::default();
+        assert_eq!(pick_with(&c, Strategy::RoundRobin, &t), Some(1));
+        assert_eq!(pick_with(&c, Strategy::Scheduled, &t), Some(0));
+    }
+
+    #[test]
+    fn the_fixed_loop_polls_any_job_whose_interval_has_passed() {
+        let c = [cand(10.0, Some(9.0), 60.0), cand(10.0, Some(7.5), 60.0)];
+        let fixed = Strategy::Fixed {
+            interval_ms: 2_000.0,
+        };
+        assert_eq!(pick_with(&c, fixed, &Tuning::default()), Some(1));
+        let c = [cand(10.0, Some(9.0), 60.0)];
+        assert_eq!(pick_with(&c, fixed, &Tuning::default()), None);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::job::{Job, JobId, JobState, ParentRef, Place, NO_VIDEO_ID, UNCERTAIN_
 use crate::pixeldojo::{ApiError, Download, JobStatus, PixelDojoClient, RunRequest};
 use crate::queue::{self, Entry, Phase, Verdict};
 use crate::request::GenerationRequest;
-use crate::scheduler::{self, Candidate, RenderModel};
+use crate::scheduler::{self, Candidate, RenderModel, Strategy, Tuning};
 use crate::store::{ClipRecord, Store};
 
 /// How the tracker tells the outside world about a job.
@@ -80,6 +80,8 @@ pub struct TrackerSettings {
     pub prior_render: Duration,
     pub job_timeout: Duration,
     pub progress_every: Duration,
+    pub strategy: Strategy,
+    pub tuning: Tuning,
 }
 
 impl Default for TrackerSettings {
@@ -88,6 +90,8 @@ impl Default for TrackerSettings {
             prior_render: Duration::from_secs(60),
             job_timeout: Duration::from_secs(15 * 60),
             progress_every: Duration::from_secs(5),
+            strategy: Strategy::Scheduled,
+            tuning: Tuning::default(),
         }
     }
 }
@@ -895,12 +899,15 @@ impl<N: Notifier> Tracker<N> {
             }
             if self.pick_now().is_none() {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                     _ = stop.changed() => return,
                 }
                 continue;
             }
-            self.inner.budget.acquire(Priority::Poll).await;
+            // The vendor's fixed loop ignores any budget; the others share it.
+            if !matches!(self.inner.settings.strategy, Strategy::Fixed { .. }) {
+                self.inner.budget.acquire(Priority::Poll).await;
+            }
             if let Some((id, turn)) = self.pick_now() {
                 debug!(job = id, "poll turn");
                 if let Some(slot) = lock(&self.inner.polling).get_mut(&id) {
@@ -931,7 +938,9 @@ impl<N: Notifier> Tracker<N> {
                 }
             })
             .collect();
-        scheduler::pick(&candidates).map(|i| (ids[i], polling[&ids[i]].turn.clone()))
+        let settings = &self.inner.settings;
+        scheduler::pick_with(&candidates, settings.strategy, &settings.tuning)
+            .map(|i| (ids[i], polling[&ids[i]].turn.clone()))
     }
 }
 
