@@ -34,4 +34,10 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the bot (the default).
     Run,
+    /// Check the config file, the Discord token and the PixelDojo key, one line each.
+    Check,
+    /// Print the link that adds the bot to a server, with exactly the permissions it needs.
+    Invite,
+    /// Exit 0 if the running bot's /healthz answers 200 (for container health checks).
+    Healthcheck,
 }

@@ -10,6 +10,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+mod limits;
+mod metrics;
+pub use limits::{AlertsConfig, LimitsConfig};
+pub use metrics::{MetricsConfig, DEFAULT_METRICS_PORT};
+
 /// Environment variable that overrides `discord.token`.
 pub const ENV_DISCORD_TOKEN: &str = "DISCORD_TOKEN";
 /// Environment variable that overrides `pixeldojo.api_key`.
@@ -25,6 +30,13 @@ pub struct Config {
     pub inputs: InputsConfig,
     #[serde(default)]
     pub storage: StorageConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// The health and metrics server; off when the section is absent.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +51,13 @@ pub struct DiscordConfig {
     /// Base URL that replaces `https://discord.com` for every REST call.
     #[serde(default)]
     pub api_proxy: Option<Url>,
+    /// Ask for the privileged Message Content intent (replies in threads need no mention).
+    #[serde(default = "yes")]
+    pub message_content_intent: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,6 +240,9 @@ impl Config {
         }
         if self.storage.path.as_os_str().is_empty() {
             return fail("`storage.path` must not be empty.".into());
+        }
+        if let Err(msg) = self.limits.validate() {
+            return fail(msg);
         }
         Ok(())
     }

@@ -19,17 +19,29 @@ fn init_logging(format: LogFormat) {
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        // Each line carries the span it was logged in (`span`) and all its parents (`spans`),
+        // so a job's lines have its `job`, `guild` and `user` fields.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    let command = cli.command.unwrap_or(Command::Run);
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("omni-bot: {e}");
+            if matches!(command, Command::Check) {
+                println!("{}", omni_bot::ops::config_failed(&e));
+            } else {
+                eprintln!("omni-bot: {e}");
+            }
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -40,8 +52,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command.unwrap_or(Command::Run) {
+    let result = match command {
         Command::Run => runtime.block_on(omni_bot::discord::run(config)),
+        Command::Check => {
+            return ExitCode::from(runtime.block_on(omni_bot::ops::check(&config, &cli.config)))
+        }
+        Command::Invite => return ExitCode::from(runtime.block_on(omni_bot::ops::invite(&config))),
+        Command::Healthcheck => {
+            return ExitCode::from(runtime.block_on(omni_bot::ops::healthcheck(&config)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -80,7 +80,7 @@ impl OutputFormat {
 }
 
 /// A file a user attached, as Discord describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
     pub url: String,
     pub filename: String,
@@ -167,6 +167,8 @@ pub struct Draft {
     pub format: Option<OutputFormat>,
     /// Continue an earlier clip (a follow-up turn).
     pub video_id: Option<String>,
+    /// A follow-up whose `video_id` is looked up when it starts: checked by the same rules.
+    pub continues: bool,
 }
 
 /// Why a draft cannot be sent; the text is shown to the user as it is.
@@ -264,14 +266,15 @@ impl GenerationRequest {
             check_media(reference, option, MediaKind::Image, limits)?;
         }
         let count = draft.references.len();
-        let continues_or_edits = draft.video.is_some() || draft.video_id.is_some();
+        let follow_up = draft.video_id.is_some() || draft.continues;
+        let continues_or_edits = draft.video.is_some() || follow_up;
         if continues_or_edits && count > MAX_REFERENCES_WITH_VIDEO {
             return Err(RequestError::TooManyReferencesWithVideo { count });
         }
         if count > MAX_REFERENCES {
             return Err(RequestError::TooManyReferences { count });
         }
-        if draft.video_id.is_some() {
+        if follow_up {
             if draft.image.is_some() {
                 return Err(RequestError::NotWithFollowUp("a start image"));
             }
@@ -339,6 +342,14 @@ impl GenerationRequest {
     pub fn with_video_id(&self, video_id: String) -> Self {
         Self {
             video_id: Some(video_id),
+            ..self.clone()
+        }
+    }
+
+    /// The same prompt and inputs as a fresh clip (no continuation).
+    pub fn without_video_id(&self) -> Self {
+        Self {
+            video_id: None,
             ..self.clone()
         }
     }
@@ -566,6 +577,11 @@ mod tests {
         let mut with_duration = d;
         with_duration.duration = Some(5);
         assert!(GenerationRequest::validate(with_duration, &LIMITS).is_err());
+        // A follow-up whose id is looked up later obeys the same rules.
+        let mut later = draft("x");
+        later.continues = true;
+        later.video = Some(file("v.mp4", Some("video/mp4"), 1));
+        assert!(GenerationRequest::validate(later, &LIMITS).is_err());
     }
 
     #[test]

@@ -31,7 +31,12 @@ pub trait Notifier: Send + Sync + 'static {
     /// Shows progress; called at most every few seconds.
     async fn progress(&self, job: &Job, progress: &Progress) -> Result<(), NotifyError>;
     /// Posts the finished clip; returns the message id. Must be idempotent per job.
-    async fn deliver(&self, job: &Job, clip: &ClipFile) -> Result<u64, NotifyError>;
+    async fn deliver(
+        &self,
+        job: &Job,
+        clip: &ClipFile,
+        version: &Version,
+    ) -> Result<u64, NotifyError>;
     /// Posts why the job ended without a clip; returns the message id. Idempotent per job.
     async fn fail(&self, job: &Job, reason: &str) -> Result<u64, NotifyError>;
 }
@@ -56,6 +61,17 @@ pub enum Progress {
 pub enum ClipFile {
     Upload { data: Bytes, filename: String },
     Link { url: String, why: LinkReason },
+}
+
+/// A clip's place in its conversation's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// `v1`, `v2`, `v1.1`, ...
+    pub label: String,
+    /// The label of the clip it continued.
+    pub parent_label: Option<String>,
+    /// Whether PixelDojo gave an id to continue this clip from.
+    pub can_continue: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,6 +284,14 @@ impl<N: Notifier> Tracker<N> {
         }
     }
 
+    /// Whether a job in this conversation has not ended yet.
+    pub fn conversation_busy(&self, conversation: u64) -> bool {
+        lock(&self.inner.entries).values().any(|e| {
+            e.phase != Phase::Done
+                && (e.conversation == Some(conversation) || e.follows_in == Some(conversation))
+        })
+    }
+
     /// The user's jobs that are running and waiting.
     pub fn user_jobs(&self, user_id: u64) -> (usize, usize) {
         let entries = lock(&self.inner.entries);
@@ -352,7 +376,7 @@ impl<N: Notifier> Tracker<N> {
         self.track_entry(&job);
         let this = self.clone();
         let span =
-            tracing::info_span!("job", job = job.id, guild = ?job.guild_id, user = job.user_id);
+            tracing::info_span!("job", job = job.id, guild = job.guild_id, user = job.user_id);
         tokio::spawn(
             async move {
                 let id = job.id;
@@ -551,6 +575,12 @@ impl<N: Notifier> Tracker<N> {
             self.inner.budget.acquire(Priority::Submit).await;
             let result = self.inner.api.submit(&body).await;
             self.observe_rate_headers();
+            if let Err(e) = &result {
+                self.emit(TrackerEvent::Request {
+                    endpoint: "submit",
+                    outcome: request_outcome(e),
+                });
+            }
             let state = match result {
                 Ok(submitted) => {
                     self.inner.budget.succeeded();
@@ -643,12 +673,15 @@ impl<N: Notifier> Tracker<N> {
             if elapsed > timeout_ms {
                 warn!(vendor_job = %vendor_job_id, "job timed out");
                 lock(&self.inner.polling).remove(&job.id);
-                let minutes = self.inner.settings.job_timeout.as_secs().div_ceil(60);
+                let minutes = match self.inner.settings.job_timeout.as_secs().div_ceil(60) {
+                    1 => "1 minute".to_owned(),
+                    n => format!("{n} minutes"),
+                };
                 return self
                     .set_state(
                         job,
                         JobState::Failing {
-                            reason: format!("PixelDojo did not finish this clip within {minutes} minutes, so I stopped waiting. Your usage was refunded; try again with `/omni`."),
+                            reason: format!("PixelDojo did not finish this clip within {minutes}, so I stopped waiting. Your usage was refunded; try again with `/omni`."),
                             refund: true,
                         },
                     )
@@ -677,6 +710,10 @@ impl<N: Notifier> Tracker<N> {
             }
             let result = self.inner.api.job(&vendor_job_id).await;
             self.observe_rate_headers();
+            self.emit(TrackerEvent::Request {
+                endpoint: "poll",
+                outcome: result.as_ref().map_or_else(request_outcome, |_| "ok"),
+            });
             let polled_at = now_ms();
             let mut hold = 0;
             match result {
@@ -703,6 +740,10 @@ impl<N: Notifier> Tracker<N> {
                         warn!(error = %e, "cannot record the render time");
                     }
                     info!(render_ms, has_video_id = video_id.is_some(), "completed");
+                    self.emit(TrackerEvent::Rendered {
+                        job: &job,
+                        render_ms,
+                    });
                     return self
                         .set_state(
                             job,
@@ -764,6 +805,9 @@ impl<N: Notifier> Tracker<N> {
     }
 
     async fn deliver(&self, job: Job, video_url: String, video_id: Option<String>) -> Step {
+        // The completion poll is followed only by one store write before this step starts, so
+        // the delivery delay is counted from here.
+        let delivery_started_ms = now_ms();
         let _ = self
             .inner
             .notifier
@@ -773,12 +817,16 @@ impl<N: Notifier> Tracker<N> {
         let mut clip = None;
         for attempt in 1..=3u32 {
             self.inner.budget.acquire(Priority::Download).await;
-            match self
+            let downloaded = self
                 .inner
                 .api
                 .download(&video_url, job.attachment_size_limit)
-                .await
-            {
+                .await;
+            self.emit(TrackerEvent::Request {
+                endpoint: "download",
+                outcome: downloaded.as_ref().map_or_else(request_outcome, |_| "ok"),
+            });
+            match downloaded {
                 Ok(Download::Complete(data)) => {
                     clip = Some(ClipFile::Upload {
                         data,
@@ -811,20 +859,47 @@ impl<N: Notifier> Tracker<N> {
             url: video_url.clone(),
             why: LinkReason::DownloadFailed,
         });
+        let conversation = job.place.as_ref().map_or(job.channel_id, |p| p.channel_id);
+        let parent = match job.continues {
+            Some(ParentRef::Job(id)) => Some(id),
+            _ => None,
+        };
+        let label = match self.inner.store.assign_label(conversation, job.id, parent) {
+            Ok(label) => label,
+            Err(e) => {
+                error!(error = %e, "cannot assign a version label");
+                "v?".to_owned()
+            }
+        };
+        let parent_label = parent.and_then(|p| {
+            let thread = self.inner.store.thread(conversation).ok().flatten()?;
+            thread.label_of(p).map(str::to_owned)
+        });
+        let version = Version {
+            label: label.clone(),
+            parent_label,
+            can_continue: video_id.is_some(),
+        };
         let mut delay = Duration::from_secs(1);
         for attempt in 1..=5 {
-            match self.inner.notifier.deliver(&job, &clip).await {
+            match self.inner.notifier.deliver(&job, &clip, &version).await {
                 Ok(message_id) => {
-                    let conversation = job.place.as_ref().map_or(job.channel_id, |p| p.channel_id);
                     let record = ClipRecord {
                         job_id: job.id,
                         video_id: video_id.clone(),
                         message_id,
+                        label: label.clone(),
+                        parent,
                     };
                     if let Err(e) = self.inner.store.record_clip(conversation, record) {
                         error!(error = %e, "cannot record the clip");
                     }
                     info!(message_id, "delivered");
+                    self.emit(TrackerEvent::Delivered {
+                        job: &job,
+                        delay_ms: now_ms() - delivery_started_ms,
+                        as_link: matches!(clip, ClipFile::Link { .. }),
+                    });
                     return self
                         .set_state(
                             job,
@@ -941,6 +1016,16 @@ impl<N: Notifier> Tracker<N> {
         let settings = &self.inner.settings;
         scheduler::pick_with(&candidates, settings.strategy, &settings.tuning)
             .map(|i| (ids[i], polling[&ids[i]].turn.clone()))
+    }
+}
+
+/// How a failed PixelDojo request is counted in [`TrackerEvent::Request`].
+fn request_outcome(e: &ApiError) -> &'static str {
+    match e {
+        ApiError::RateLimited { .. } => "rate_limited",
+        ApiError::NotSent(_) => "not_sent",
+        ApiError::Uncertain(_) => "no_answer",
+        _ => "error",
     }
 }
 

@@ -4,17 +4,30 @@
 
 use poise::serenity_prelude as serenity;
 
-use super::{Data, Error};
+use super::{followup, Data, Error};
 
 /// poise's event hook: every gateway event passes through here.
 pub async fn handle(
     framework: poise::FrameworkContext<'_, Data, Error>,
     event: &serenity::FullEvent,
 ) -> Result<(), Error> {
-    let _data = framework.user_data;
-    #[allow(clippy::single_match)] // grows one arm per event the bot handles
+    let data = framework.user_data;
+    let ctx = framework.serenity_context;
     match event {
         serenity::FullEvent::Ready { .. } => {}
+        serenity::FullEvent::Message { new_message } => {
+            followup::on_message(ctx, data, new_message).await?;
+        }
+        serenity::FullEvent::InteractionCreate { interaction } => match interaction {
+            serenity::Interaction::Component(press) => {
+                followup::on_component(ctx, data, press).await?;
+            }
+            serenity::Interaction::Modal(submit) => {
+                followup::on_modal(ctx, data, submit).await?;
+            }
+            // Commands and autocomplete are poise's.
+            _ => {}
+        },
         _ => {}
     }
     Ok(())

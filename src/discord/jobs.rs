@@ -51,7 +51,15 @@ pub async fn start(
         continues: origin.continues,
     };
     let id = job.id;
+    // Refused requests are neither stored nor sent, and count nothing.
+    data.caps.admit(&origin, id)?;
     info!(job = id, guild = ?job.guild_id, user = job.user_id, kind = %job.request.kind_key(), "accepted");
-    data.tracker.accept(job).await?;
+    if let Err(e) = data.tracker.accept(job).await {
+        // Never started: give the reservation back.
+        if let Err(refund) = data.caps.usage.refund(id) {
+            tracing::error!(job = id, error = %refund, "cannot refund usage");
+        }
+        return Err(e.into());
+    }
     Ok(id)
 }

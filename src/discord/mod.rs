@@ -2,11 +2,18 @@
 //! the commands, starts the tracker and resumes jobs. It translates Discord events into the
 //! core's types and the core's outcomes into messages; it holds no business rules of its own.
 
+pub mod admin;
+pub mod animate;
+pub mod buttons;
+pub mod caps;
 pub mod errors;
 pub mod events;
+pub mod followup;
+pub mod health;
 pub mod jobs;
 pub mod notify;
 pub mod omni;
+pub mod usage;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -30,6 +37,10 @@ pub struct Data {
     pub store: Store,
     pub tracker: Tracker<DiscordNotifier>,
     pub limits: InputLimits,
+    /// Usage caps: admission on the one generation path, refunds, balance and alerts.
+    pub caps: Arc<caps::Caps>,
+    /// Whether the gateway and the store are up (served on `/healthz`).
+    pub health: crate::metrics::Health,
 }
 
 pub type Error = anyhow::Error;
@@ -48,16 +59,27 @@ pub fn http_client(config: &Config) -> serenity::Http {
     builder.build()
 }
 
-/// The gateway intents the bot asks for.
-pub fn intents() -> serenity::GatewayIntents {
-    serenity::GatewayIntents::GUILDS
+/// The gateway intents the bot asks for. Message Content is privileged: without it, the bot
+/// only sees the text of DMs, mentions and replies to its own messages.
+pub fn intents(message_content: bool) -> serenity::GatewayIntents {
+    let base = serenity::GatewayIntents::GUILDS
         | serenity::GatewayIntents::GUILD_MESSAGES
-        | serenity::GatewayIntents::DIRECT_MESSAGES
+        | serenity::GatewayIntents::DIRECT_MESSAGES;
+    if message_content {
+        base | serenity::GatewayIntents::MESSAGE_CONTENT
+    } else {
+        base
+    }
 }
 
 /// Every command the bot registers.
 pub fn commands() -> Vec<poise::Command<Data, Error>> {
-    vec![omni::omni()]
+    vec![
+        omni::omni(),
+        animate::animate(),
+        usage::omni_usage(),
+        admin::omni_admin(),
+    ]
 }
 
 /// Runs the bot until the gateway connection ends for good or a shutdown signal arrives.
@@ -65,6 +87,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let store = Store::open(&config.storage.path)
         .with_context(|| format!("cannot open the store at {}", config.storage.path.display()))?;
+    let health = crate::metrics::Health::new(store.clone());
+    if let Some(metrics) = &config.metrics {
+        // Before the Discord connection, so that /healthz answers 503 until it is up.
+        crate::metrics::start(metrics.listen, health.clone()).await?;
+    }
+    let setup_health = health.clone();
     let api = PixelDojoClient::new(
         &config.pixeldojo.base_url,
         &config.pixeldojo.model,
@@ -85,6 +113,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let setup_cell = tracker_cell.clone();
     let setup_store = store.clone();
     let setup_config = config.clone();
+    let setup_caps = Arc::new(
+        caps::Caps::new(&store, &config).context("cannot open the usage counters")?,
+    );
 
     let guild_id = config.discord.guild_id;
     let framework = poise::Framework::builder()
@@ -106,9 +137,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     None => poise::builtins::register_globally(ctx, commands).await?,
                 }
                 info!(count = commands.len(), guild = ?guild_id, "commands registered");
-                let notifier = DiscordNotifier::new(ctx.http.clone(), setup_store.clone());
+                let notifier = DiscordNotifier::new(
+                    ctx.http.clone(),
+                    setup_store.clone(),
+                    setup_config.discord.message_content_intent,
+                );
                 let tracker = Tracker::new(setup_store.clone(), api, notifier, budget, settings);
                 let _ = setup_cell.set(tracker.clone());
+                tracker.subscribe(Arc::new(|event| crate::metrics::record(event)));
+                // Before resuming, so that jobs failing after a restart are refunded too.
+                setup_caps.install(&tracker, ctx.http.clone());
                 // Setup runs once per process, so the scheduler starts exactly once.
                 tracker.start();
                 let resumed = tracker.resume()?;
@@ -121,15 +159,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     store: setup_store,
                     tracker,
                     limits,
+                    caps: setup_caps,
+                    health: setup_health,
                 })
             })
         })
         .build();
 
-    let mut client = serenity::ClientBuilder::new_with_http(http_client(&config), intents())
+    let mut client = serenity::ClientBuilder::new_with_http(
+        http_client(&config),
+        intents(config.discord.message_content_intent),
+    )
         .framework(framework)
         .await
         .context("cannot build the Discord client")?;
+    health.set_gateway_probe(health::gateway_probe(client.shard_manager.clone()));
 
     let shard_manager = client.shard_manager.clone();
     let signal_cell = tracker_cell.clone();

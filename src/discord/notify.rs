@@ -17,7 +17,8 @@ use super::errors::{describe, discord_error};
 use crate::job::{clock, progress_bar, Job, Place};
 use crate::request::HumanBytes;
 use crate::store::Store;
-use crate::tracker::{ClipFile, LinkReason, Notifier, NotifyError, Progress};
+use super::buttons::{cancel_button, clip_buttons};
+use crate::tracker::{ClipFile, LinkReason, Notifier, NotifyError, Progress, Version};
 
 /// Discord's limit on thread names.
 pub const THREAD_NAME_MAX: usize = 100;
@@ -34,7 +35,13 @@ const CODE_TOO_LARGE: isize = 40005;
 pub struct DiscordNotifier {
     http: Arc<serenity::Http>,
     store: Store,
+    /// Whether the bot asked for the Message Content intent (if not, users are told to reply
+    /// to a clip or mention the bot).
+    message_content: bool,
 }
+
+/// Posted first in each thread when the bot runs without the Message Content intent.
+pub const NO_INTENT_TIP: &str = "💬 To refine a clip, **reply** to it (keep the mention on) or **mention me** with what should change. I can't read other messages here.";
 
 /// A thread name from a prompt: one line, at most 100 characters, cut at a word if possible.
 pub fn thread_name(prompt: &str) -> String {
@@ -69,6 +76,7 @@ fn mention_author(job: &Job) -> CreateAllowedMentions {
 }
 
 fn other(e: serenity::Error) -> NotifyError {
+    metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "other").increment(1);
     NotifyError::Other(describe(&e))
 }
 
@@ -110,8 +118,12 @@ pub fn describe_request(job: &Job) -> String {
 }
 
 impl DiscordNotifier {
-    pub fn new(http: Arc<serenity::Http>, store: Store) -> Self {
-        Self { http, store }
+    pub fn new(http: Arc<serenity::Http>, store: Store, message_content: bool) -> Self {
+        Self {
+            http,
+            store,
+            message_content,
+        }
     }
 
     fn place<'a>(&self, job: &'a Job) -> std::borrow::Cow<'a, Place> {
@@ -139,16 +151,23 @@ impl DiscordNotifier {
         match target.send_files(&self.http, files.clone(), build()).await {
             Ok(m) => Ok(m.id.get()),
             Err(e) => match discord_error(&e) {
-                Some((413, _)) | Some((_, CODE_TOO_LARGE)) => Err(NotifyError::TooLarge),
+                Some((413, _)) | Some((_, CODE_TOO_LARGE)) => {
+                    metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "too_large").increment(1);
+                    Err(NotifyError::TooLarge)
+                }
                 Some((_, CODE_UNKNOWN_CHANNEL | CODE_THREAD_ARCHIVED))
                     if place.channel_id != job.channel_id =>
                 {
+                    metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "thread_gone").increment(1);
                     warn!(error = %describe(&e), "the thread is gone or archived; posting in the channel");
                     let m = ChannelId::new(job.channel_id)
                         .send_files(&self.http, files, build())
                         .await
                         .map_err(|e| match discord_error(&e) {
-                            Some((413, _)) | Some((_, CODE_TOO_LARGE)) => NotifyError::TooLarge,
+                            Some((413, _)) | Some((_, CODE_TOO_LARGE)) => {
+                                metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "too_large").increment(1);
+                                NotifyError::TooLarge
+                            }
                             _ => other(e),
                         })?;
                     Ok(m.id.get())
@@ -158,13 +177,20 @@ impl DiscordNotifier {
         }
     }
 
-    async fn edit(&self, channel: u64, message: Option<u64>, content: String) {
+    async fn edit(
+        &self,
+        channel: u64,
+        message: Option<u64>,
+        content: String,
+        components: Vec<serenity::CreateActionRow>,
+    ) {
         let Some(message) = message else { return };
-        let edit = EditMessage::new().content(content);
+        let edit = EditMessage::new().content(content).components(components);
         if let Err(e) = ChannelId::new(channel)
             .edit_message(&self.http, MessageId::new(message), edit)
             .await
         {
+            metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "edit").increment(1);
             warn!(error = %describe(&e), "cannot edit a status message");
         }
     }
@@ -172,8 +198,13 @@ impl DiscordNotifier {
     /// Marks the progress message (and the status message above the thread) as finished.
     async fn close_progress(&self, job: &Job, line: &str) {
         let place = self.place(job);
-        self.edit(place.channel_id, place.progress_message_id, line.to_owned())
-            .await;
+        self.edit(
+            place.channel_id,
+            place.progress_message_id,
+            line.to_owned(),
+            Vec::new(),
+        )
+        .await;
         if place.in_thread {
             let status = format!(
                 "🎬 **{}**\nRequested by <@{}> · {}\n{line}",
@@ -181,7 +212,7 @@ impl DiscordNotifier {
                 job.user_id,
                 describe_request(job)
             );
-            self.edit(job.channel_id, place.status_message_id, status)
+            self.edit(job.channel_id, place.status_message_id, status, Vec::new())
                 .await;
         }
     }
@@ -236,7 +267,7 @@ impl Notifier for DiscordNotifier {
         };
         if job.guild_id.is_none() {
             // No threads in DMs: the conversation stays here.
-            let _ = self.store.ensure_thread(job.channel_id);
+            let _ = self.store.ensure_thread(job.channel_id, false);
             return Ok(in_place);
         }
         let thread = CreateThread::new(thread_name(job.request.prompt()))
@@ -253,6 +284,7 @@ impl Notifier for DiscordNotifier {
                     // Not an answer from Discord: retry (the nonce keeps the status message single).
                     return Err(other(e));
                 };
+                metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "no_thread").increment(1);
                 info!(error = %describe(&e), "no thread; posting in place");
                 let permission = matches!(code, CODE_MISSING_PERMISSIONS | CODE_MISSING_ACCESS);
                 let first = permission
@@ -273,11 +305,20 @@ impl Notifier for DiscordNotifier {
                         warn!(error = %describe(&e), "cannot post the thread tip");
                     }
                 }
-                let _ = self.store.ensure_thread(job.channel_id);
+                let _ = self.store.ensure_thread(job.channel_id, false);
                 return Ok(in_place);
             }
         };
-        let _ = self.store.ensure_thread(thread_id);
+        let _ = self.store.ensure_thread(thread_id, true);
+        if !self.message_content {
+            let tip = CreateMessage::new()
+                .content(NO_INTENT_TIP)
+                .nonce(nonce('i', job))
+                .enforce_nonce(true);
+            if let Err(e) = ChannelId::new(thread_id).send_message(&self.http, tip).await {
+                warn!(error = %describe(&e), "cannot post the intent tip");
+            }
+        }
         let progress = CreateMessage::new()
             .content("⏳ Sending your request to PixelDojo…")
             .nonce(nonce('p', job))
@@ -327,16 +368,36 @@ impl Notifier for DiscordNotifier {
                 describe_request(job)
             )
         };
-        self.edit(place.channel_id, place.progress_message_id, text)
-            .await;
+        // Only a request still waiting in line can be withdrawn; once it is sent to PixelDojo
+        // the API offers no cancel, so the button goes away.
+        let components = match progress {
+            Progress::Queued { .. } => vec![cancel_button(job.id)],
+            _ => Vec::new(),
+        };
+        self.edit(
+            place.channel_id,
+            place.progress_message_id,
+            text,
+            components,
+        )
+        .await;
         Ok(())
     }
 
-    async fn deliver(&self, job: &Job, clip: &ClipFile) -> Result<u64, NotifyError> {
+    async fn deliver(
+        &self,
+        job: &Job,
+        clip: &ClipFile,
+        version: &Version,
+    ) -> Result<u64, NotifyError> {
+        let lineage = match &version.parent_label {
+            Some(parent) => format!("**{}** (from {parent})", version.label),
+            None => format!("**{}**", version.label),
+        };
         let (content, files) = match clip {
             ClipFile::Upload { data, filename } => (
                 format!(
-                    "✅ <@{}>, here's your clip!\n{}",
+                    "✅ {lineage} · <@{}>, here's your clip!\n{}",
                     job.user_id,
                     quoted_prompt(job)
                 ),
@@ -352,7 +413,7 @@ impl Notifier for DiscordNotifier {
                 };
                 (
                     format!(
-                        "✅ <@{}>, your clip is ready, but {reason}, so here is the link: {url}\n⚠️ The link is temporary (about a day): download it soon.\n{}",
+                        "✅ {lineage} · <@{}>, your clip is ready, but {reason}, so here is the link: {url}\n⚠️ The link is temporary (about a day): download it soon.\n{}",
                         job.user_id,
                         quoted_prompt(job)
                     ),
@@ -361,10 +422,15 @@ impl Notifier for DiscordNotifier {
             }
         };
         let content = truncate(&content, CONTENT_MAX);
+        let aspect = job
+            .request
+            .aspect_ratio()
+            .unwrap_or(crate::request::AspectRatio::Landscape);
         let build = || {
             CreateMessage::new()
                 .content(content.clone())
                 .allowed_mentions(mention_author(job))
+                .components(vec![clip_buttons(job.id, aspect, version.can_continue)])
                 .nonce(nonce('d', job))
                 .enforce_nonce(true)
         };

@@ -111,6 +111,7 @@ pub async fn omni(
         seed,
         format: format.map(Into::into),
         video_id: None,
+        continues: false,
     };
     let request = GenerationRequest::validate(draft, &ctx.data().limits)
         .map_err(|e| UserError(e.to_string()))?;
@@ -143,10 +144,13 @@ fn origin(ctx: &Context<'_>) -> Origin {
 
 /// Starts the job, then acknowledges privately.
 async fn submit(ctx: Context<'_>, request: GenerationRequest) -> Result<(), Error> {
-    let id = jobs::start(ctx.data(), origin(&ctx), request).await?;
-    let ack = poise::CreateReply::default().ephemeral(true).content(
-        "🎬 Got it! I'm starting your clip and will post progress and the video right here.",
-    );
+    let origin = origin(&ctx);
+    let (guild, user) = (origin.guild_id, origin.user_id);
+    let id = jobs::start(ctx.data(), origin, request).await?;
+    let data = ctx.data();
+    let ack = poise::CreateReply::default()
+        .ephemeral(true)
+        .content(data.caps.acknowledgement(&data.tracker, guild, user));
     if let Err(e) = ctx.send(ack).await {
         // The job is stored and runs anyway; its messages go to the channel with the bot token.
         tracing::warn!(job = id, error = %super::errors::describe(&e), "cannot acknowledge");

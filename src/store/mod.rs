@@ -5,6 +5,7 @@
 //! - `active`: job id → empty, for every job that is not final (what start-up resumes).
 //! - `threads`: conversation channel id (u64 BE) → [`ThreadInfo`] as JSON.
 //! - `meta`: small named facts (`render:<kind>` timings, `once:<...>` flags).
+//! - usage counters, reservations, server policies and the last balance: see [`usage`].
 //!
 //! Values are JSON so that a data folder stays readable across versions. Writes that must survive
 //! a crash before a side effect are flushed ([`Store::put_job_durable`]).
@@ -14,6 +15,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::job::{Job, JobId};
+
+mod usage;
+pub use usage::{Balance, Report, Reservation, ReserveRequest, UsageStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -35,18 +39,55 @@ pub struct ClipRecord {
     pub video_id: Option<String>,
     /// The Discord message that carries the clip.
     pub message_id: u64,
+    /// Its version label (`v1`, `v2`, `v1.1`).
+    #[serde(default)]
+    pub label: String,
+    /// The clip it continued.
+    #[serde(default)]
+    pub parent: Option<JobId>,
+}
+
+/// A version label given to a job before its clip is posted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelRecord {
+    pub job_id: JobId,
+    pub label: String,
+    pub parent: Option<JobId>,
 }
 
 /// What the bot knows about a conversation (a thread, or a channel used in place of one).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThreadInfo {
     pub clips: Vec<ClipRecord>,
+    /// The bot made this thread: every message in it is about its clips. Otherwise (a DM, a
+    /// channel used in place, someone else's thread) only replies to a clip are.
+    #[serde(default)]
+    pub owned: bool,
+    /// Every label handed out, so that a label is stable across retries and never reused.
+    #[serde(default)]
+    pub labels: Vec<LabelRecord>,
 }
 
 impl ThreadInfo {
     /// The newest clip's video id, the one a follow-up continues.
     pub fn latest_video_id(&self) -> Option<&str> {
         self.clips.last().and_then(|c| c.video_id.as_deref())
+    }
+
+    /// The clip carried by a message.
+    pub fn clip_by_message(&self, message_id: u64) -> Option<&ClipRecord> {
+        self.clips.iter().find(|c| c.message_id == message_id)
+    }
+
+    pub fn clip_by_job(&self, job_id: JobId) -> Option<&ClipRecord> {
+        self.clips.iter().find(|c| c.job_id == job_id)
+    }
+
+    pub fn label_of(&self, job_id: JobId) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|l| l.job_id == job_id)
+            .map(|l| l.label.as_str())
     }
 }
 
@@ -148,9 +189,28 @@ impl Store {
 
     /// Records a clip in a conversation (idempotent per job id).
     pub fn record_clip(&self, channel_id: u64, clip: ClipRecord) -> Result<ThreadInfo> {
-        let k = key(channel_id);
+        self.update_thread(channel_id, |info| {
+            if !info.clips.iter().any(|c| c.job_id == clip.job_id) {
+                info.clips.push(clip.clone());
+            }
+        })
+    }
+
+    /// Marks a conversation as the bot's (so that replies in it are understood later);
+    /// `owned` when the bot made the thread itself.
+    pub fn ensure_thread(&self, channel_id: u64, owned: bool) -> Result<()> {
+        self.update_thread(channel_id, |info| info.owned |= owned)?;
+        Ok(())
+    }
+
+    /// Applies `change` to a conversation's record atomically and returns the result.
+    fn update_thread(
+        &self,
+        channel_id: u64,
+        mut change: impl FnMut(&mut ThreadInfo),
+    ) -> Result<ThreadInfo> {
         let mut decode_error = None;
-        let updated = self.threads.update_and_fetch(k, |old| {
+        let updated = self.threads.update_and_fetch(key(channel_id), |old| {
             let mut info: ThreadInfo = match old.map(serde_json::from_slice).transpose() {
                 Ok(info) => info.unwrap_or_default(),
                 Err(e) => {
@@ -158,29 +218,57 @@ impl Store {
                     return old.map(<[u8]>::to_vec);
                 }
             };
-            if !info.clips.iter().any(|c| c.job_id == clip.job_id) {
-                info.clips.push(clip.clone());
-            }
+            change(&mut info);
             serde_json::to_vec(&info).ok()
         })?;
         if let Some(e) = decode_error {
             return Err(e.into());
         }
-        let bytes = updated.unwrap_or_default();
-        Ok(serde_json::from_slice(&bytes)?)
+        Ok(serde_json::from_slice(&updated.unwrap_or_default())?)
     }
 
-    /// Marks a conversation as the bot's (so that replies in it are understood later).
-    pub fn ensure_thread(&self, channel_id: u64) -> Result<()> {
-        let k = key(channel_id);
-        if self.threads.get(k)?.is_none() {
-            let _ = self.threads.compare_and_swap(
-                k,
-                None as Option<&[u8]>,
-                Some(serde_json::to_vec(&ThreadInfo::default())?),
-            )?;
-        }
+    /// The version label of `job_id` in a conversation, handed out once and stable after.
+    pub fn assign_label(
+        &self,
+        channel_id: u64,
+        job_id: JobId,
+        parent: Option<JobId>,
+    ) -> Result<String> {
+        let info = self.update_thread(channel_id, |info| {
+            if info.label_of(job_id).is_some() {
+                return;
+            }
+            let existing: Vec<crate::versions::Labelled<'_>> = info
+                .labels
+                .iter()
+                .map(|l| crate::versions::Labelled {
+                    job_id: l.job_id,
+                    label: &l.label,
+                    parent: l.parent,
+                })
+                .collect();
+            let label = crate::versions::next_label(&existing, parent);
+            info.labels.push(LabelRecord {
+                job_id,
+                label,
+                parent,
+            });
+        })?;
+        Ok(info.label_of(job_id).unwrap_or("v1").to_owned())
+    }
+
+    /// Keeps a small JSON value under `name` (e.g. a pending context-menu request).
+    pub fn put_meta<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        self.meta
+            .insert(format!("value:{name}"), serde_json::to_vec(value)?)?;
         Ok(())
+    }
+
+    pub fn get_meta<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        match self.meta.get(format!("value:{name}"))? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
     }
 
     /// True the first time it is called for `name`, false ever after.
@@ -229,7 +317,6 @@ impl Store {
     }
 
     /// The sled database, for submodules that own further trees.
-    #[allow(dead_code)] // used by the usage submodule as it lands
     pub(crate) fn db(&self) -> &sled::Db {
         &self.db
     }
@@ -317,6 +404,8 @@ mod tests {
             job_id,
             video_id: vid.map(str::to_owned),
             message_id: job_id * 10,
+            label: format!("v{job_id}"),
+            parent: None,
         };
         store.record_clip(7, clip(1, Some("v1"))).unwrap();
         store.record_clip(7, clip(1, Some("v1"))).unwrap();
@@ -324,6 +413,28 @@ mod tests {
         assert_eq!(info.clips.len(), 2);
         assert_eq!(info.latest_video_id(), Some("v2"));
         assert_eq!(store.thread(8).unwrap(), None);
+    }
+
+    #[test]
+    fn a_label_is_handed_out_once_and_branches_follow_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        assert_eq!(store.assign_label(7, 1, None).unwrap(), "v1");
+        assert_eq!(store.assign_label(7, 1, None).unwrap(), "v1", "stable on retry");
+        assert_eq!(store.assign_label(7, 2, Some(1)).unwrap(), "v2");
+        assert_eq!(store.assign_label(7, 3, Some(1)).unwrap(), "v1.1");
+        assert_eq!(store.assign_label(8, 4, None).unwrap(), "v1", "per conversation");
+    }
+
+    #[test]
+    fn an_owned_thread_stays_owned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        store.ensure_thread(5, true).unwrap();
+        store.ensure_thread(5, false).unwrap();
+        assert!(store.thread(5).unwrap().unwrap().owned);
+        store.ensure_thread(6, false).unwrap();
+        assert!(!store.thread(6).unwrap().unwrap().owned);
     }
 
     #[test]

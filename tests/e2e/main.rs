@@ -1,4 +1,7 @@
 mod fake_discord_selftest;
 mod fake_pixeldojo_selftest;
+mod faults;
 mod omni;
+mod ops;
 mod support;
+mod refine;

@@ -963,6 +963,47 @@ impl FakeDiscord {
     }
 
     /// The interaction token handed out for an interaction id.
+    /// A modal submission (interaction type 5) for the modal `custom_id`, with its text inputs
+    /// as `(custom_id, value)` pairs, each in its own action row as Discord sends them.
+    pub fn modal_submit(&self, custom_id: &str, inputs: &[(&str, &str)], ctx: Ctx) -> (u64, Value) {
+        let mut inner = self.lock();
+        let rec = inner.new_interaction(5, &ctx, None);
+        let rows: Vec<Value> = inputs
+            .iter()
+            .map(|(id, value)| {
+                json!({"type": 1, "components": [{"type": 4, "custom_id": id, "value": value}]})
+            })
+            .collect();
+        let data = json!({"custom_id": custom_id, "components": rows});
+        let payload = payloads::interaction(&inner, &rec, 5, data, &ctx, None);
+        (rec.id, payload)
+    }
+
+    /// A message context-menu command (interaction type 2, command type 3) run on a stored
+    /// message, which arrives resolved in `data.resolved.messages`.
+    pub fn message_command(&self, name: &str, message_id: u64, ctx: Ctx) -> Option<(u64, Value)> {
+        let mut inner = self.lock();
+        let message = inner.find_message(ctx.channel_id, message_id)?.clone();
+        let rec = inner.new_interaction(2, &ctx, None);
+        let command_id =
+            registered_command_id(&inner, name, ctx.guild_id).unwrap_or_else(|| inner.next_id());
+        let message_json = payloads::message(&self.shared.base, &inner, &message, false);
+        let mut messages = serde_json::Map::new();
+        messages.insert(message_id.to_string(), message_json);
+        let mut data = json!({
+            "id": command_id.to_string(),
+            "name": name,
+            "type": 3,
+            "target_id": message_id.to_string(),
+            "resolved": {"messages": messages},
+        });
+        if let Some(guild_id) = ctx.guild_id {
+            data["guild_id"] = json!(guild_id.to_string());
+        }
+        let payload = payloads::interaction(&inner, &rec, 2, data, &ctx, None);
+        Some((rec.id, payload))
+    }
+
     pub fn interaction_token(&self, interaction_id: u64) -> Option<String> {
         self.lock()
             .interactions

@@ -173,6 +173,8 @@ struct FakeState {
     scripts: VecDeque<JobScript>,
     faults: HashMap<Endpoint, VecDeque<(Fault, usize)>>,
     rate_limit: Option<u32>,
+    /// Length of the sliding window ([`RATE_WINDOW`] unless a time-compressed benchmark shrinks it).
+    rate_window: Duration,
     /// Arrival times of the authenticated requests admitted in the current window.
     window: VecDeque<Instant>,
     credits: i64,
@@ -292,6 +294,7 @@ impl FakePixelDojo {
                 scripts: VecDeque::new(),
                 faults: HashMap::new(),
                 rate_limit: None,
+                rate_window: RATE_WINDOW,
                 window: VecDeque::new(),
                 credits: DEFAULT_CREDITS,
                 requests: Vec::new(),
@@ -350,6 +353,13 @@ impl FakePixelDojo {
     pub fn set_rate_limit(&self, per_minute: Option<u32>) {
         let mut state = self.lock();
         state.rate_limit = per_minute;
+        state.window.clear();
+    }
+
+    /// The rate limit's window (default 60 s), for benchmarks that compress time.
+    pub fn set_rate_window(&self, window: Duration) {
+        let mut state = self.lock();
+        state.rate_window = window;
         state.window.clear();
     }
 
@@ -455,7 +465,7 @@ impl FakeState {
         while self
             .window
             .front()
-            .is_some_and(|&t| now.duration_since(t) >= RATE_WINDOW)
+            .is_some_and(|&t| now.duration_since(t) >= self.rate_window)
         {
             self.window.pop_front();
         }
@@ -466,7 +476,7 @@ impl FakeState {
         let frees_at = self
             .window
             .front()
-            .map_or(now + RATE_WINDOW, |&t| t + RATE_WINDOW);
+            .map_or(now + self.rate_window, |&t| t + self.rate_window);
         let wait = frees_at.saturating_duration_since(now);
         let reset_epoch = (SystemTime::now() + wait)
             .duration_since(UNIX_EPOCH)

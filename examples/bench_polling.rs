@@ -1,0 +1,498 @@
+//! The polling benchmark of issue 5: the real tracker against the loopback fake PixelDojo.
+//!
+//! ```text
+//! cargo run --release --example bench_polling
+//! ```
+//!
+//! Part 1 runs 30 jobs (render times 30–120 s, the same pseudo-random set for every strategy)
+//! under the vendor's fixed 2-second loop, a round-robin under the budget, and the bot's
+//! scheduler, cold (a fresh store: only the prior) and warm (the store the cold run taught).
+//! Time is compressed by [`FACTOR`]: render times, the budget, the fake's rate limit and its
+//! window, the scheduler's gaps, the prior and the job timeout are all scaled, and every figure
+//! is reported back in uncompressed seconds. Part 2 keeps 1,000 jobs in flight and reads the
+//! process's resident memory, then times the store's job updates.
+//!
+//! Everything is in this process, on 127.0.0.1, and bounded by hard timeouts; nothing talks to
+//! Discord (a small [`Notifier`] records when each job ended).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use omni_bot::budget::Budget;
+use omni_bot::job::{Job, JobState, Place};
+use omni_bot::pixeldojo::PixelDojoClient;
+use omni_bot::request::{Draft, GenerationRequest, InputLimits};
+use omni_bot::scheduler::{Strategy, Tuning};
+use omni_bot::store::Store;
+use omni_bot::tracker::{
+    now_ms, ClipFile, Notifier, NotifyError, Progress, Tracker, TrackerEvent, TrackerSettings,
+};
+use secrecy::SecretString;
+use url::Url;
+
+#[path = "../tests/e2e/support/fake_pixeldojo.rs"]
+#[allow(dead_code)]
+mod fake_pixeldojo;
+
+use fake_pixeldojo::{FakePixelDojo, JobScript};
+
+/// How much faster than real time the benchmark runs.
+const FACTOR: u32 = 10;
+/// The vendor's documented limit, and the bot's default budget.
+const PER_MINUTE: u32 = 60;
+const JOBS: usize = 30;
+const MANY_JOBS: usize = 1_000;
+const STORE_UPDATES: usize = 5_000;
+const DURABLE_UPDATES: usize = 1_000;
+const MEMORY_TARGET_MB: f64 = 64.0;
+/// No part of the benchmark may take longer than this (compressed time).
+const BATCH_TIMEOUT: Duration = Duration::from_secs(120);
+/// The whole process is killed after this, whatever it is doing.
+const WATCHDOG: Duration = Duration::from_secs(600);
+
+/// A compressed duration: `seconds` of real vendor time.
+fn scaled(seconds: f64) -> Duration {
+    Duration::from_secs_f64(seconds / f64::from(FACTOR))
+}
+
+/// Back to uncompressed seconds.
+fn real_seconds(d: Duration) -> f64 {
+    d.as_secs_f64() * f64::from(FACTOR)
+}
+
+/// Render times spread over 30–120 s (xorshift64*, fixed seed: the same for every strategy).
+fn render_times(n: usize, seed: u64) -> Vec<Duration> {
+    let mut state = seed | 1;
+    (0..n)
+        .map(|_| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            let u = (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
+            scaled(30.0 + 90.0 * u)
+        })
+        .collect()
+}
+
+/// Records when each job ended; never talks to Discord.
+#[derive(Default)]
+struct Recorder {
+    ended: Mutex<HashMap<u64, Instant>>,
+    count: AtomicUsize,
+}
+
+impl Recorder {
+    fn end(&self, job: &Job) -> u64 {
+        let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        if ended.insert(job.id, Instant::now()).is_none() {
+            self.count.fetch_add(1, Ordering::SeqCst);
+        }
+        job.id
+    }
+}
+
+#[async_trait::async_trait]
+impl Notifier for Recorder {
+    async fn open(&self, job: &Job) -> Result<Place, NotifyError> {
+        Ok(Place {
+            channel_id: job.channel_id,
+            status_message_id: None,
+            progress_message_id: None,
+            in_thread: false,
+        })
+    }
+    async fn progress(&self, _: &Job, _: &Progress) -> Result<(), NotifyError> {
+        Ok(())
+    }
+    async fn deliver(&self, job: &Job, _: &ClipFile) -> Result<u64, NotifyError> {
+        Ok(self.end(job))
+    }
+    async fn fail(&self, job: &Job, _: &str) -> Result<u64, NotifyError> {
+        Ok(self.end(job))
+    }
+}
+
+fn settings(strategy: Strategy) -> TrackerSettings {
+    TrackerSettings {
+        prior_render: scaled(60.0),
+        job_timeout: scaled(15.0 * 60.0),
+        progress_every: scaled(5.0),
+        strategy,
+        tuning: Tuning {
+            min_gap_ms: 2_000.0 / f64::from(FACTOR),
+            max_gap_ms: 30_000.0 / f64::from(FACTOR),
+        },
+    }
+}
+
+fn client(fake: &FakePixelDojo) -> PixelDojoClient {
+    let base = Url::parse(&fake.base_url()).expect("the fake's URL parses");
+    PixelDojoClient::new(
+        &base,
+        fake_pixeldojo::MODEL,
+        SecretString::from(fake_pixeldojo::API_KEY),
+        Duration::from_secs(10),
+    )
+}
+
+/// A plain text-to-video job, all of one kind, each in its own channel and for its own user
+/// so that the waiting line never holds one back.
+fn bench_job(store: &Store, i: usize) -> Job {
+    let draft = Draft {
+        prompt: format!("benchmark clip {i}: a red fox running through fresh snow at dawn"),
+        duration: Some(8),
+        ..Draft::default()
+    };
+    let request = GenerationRequest::validate(draft, &InputLimits::from_megabytes(20, 100))
+        .expect("the benchmark request is valid");
+    Job {
+        id: store.next_id().expect("a job id"),
+        guild_id: Some(1),
+        channel_id: 10_000 + i as u64,
+        user_id: 20_000 + i as u64,
+        request,
+        attachment_size_limit: 25 * 1024 * 1024,
+        created_at_ms: now_ms(),
+        place: None,
+        state: JobState::Accepted,
+        conversation: None,
+        continues: None,
+    }
+}
+
+struct BatchResult {
+    label: &'static str,
+    budgeted: bool,
+    finished: usize,
+    polls: usize,
+    count_429: usize,
+    /// Uncompressed seconds from the fake's completion to the tracker recording it.
+    delays: Vec<f64>,
+    /// Uncompressed seconds from the first accept to the last job ending.
+    makespan: f64,
+}
+
+/// Runs 30 jobs to the end under `strategy`, with a fresh fake and a fresh budget.
+async fn run_batch(
+    label: &'static str,
+    strategy: Strategy,
+    store: &Store,
+    renders: &[Duration],
+) -> BatchResult {
+    let fake = FakePixelDojo::start().await;
+    fake.set_rate_limit(Some(PER_MINUTE * FACTOR));
+    fake.set_rate_window(scaled(60.0));
+    fake.script_next_jobs(
+        renders
+            .iter()
+            .map(|&r| JobScript {
+                render_time: Some(r),
+                ..JobScript::default()
+            })
+            .collect(),
+    );
+    let tracker = Tracker::new(
+        store.clone(),
+        client(&fake),
+        Recorder::default(),
+        Budget::per_minute(PER_MINUTE * FACTOR),
+        settings(strategy),
+    );
+    // Vendor job id -> when the tracker recorded that the job finished rendering.
+    let noticed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    {
+        let noticed = noticed.clone();
+        tracker.subscribe(Arc::new(move |event: &TrackerEvent<'_>| {
+            if let TrackerEvent::StateChanged {
+                job,
+                from: "running",
+            } = event
+            {
+                if let JobState::Delivering { vendor_job_id, .. } = &job.state {
+                    let mut noticed = noticed.lock().unwrap_or_else(|p| p.into_inner());
+                    noticed.insert(vendor_job_id.clone(), Instant::now());
+                }
+            }
+        }));
+    }
+    tracker.start();
+    let started = Instant::now();
+    for i in 0..renders.len() {
+        tracker
+            .accept(bench_job(store, i))
+            .await
+            .expect("the job is stored");
+    }
+    let done = tokio::time::timeout(BATCH_TIMEOUT, async {
+        while tracker.notifier().count.load(Ordering::SeqCst) < renders.len() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    if done.is_err() {
+        eprintln!("{label}: timed out after {BATCH_TIMEOUT:?}; reporting what finished");
+    }
+    tracker.shutdown();
+    let last_end = {
+        let ended = tracker
+            .notifier()
+            .ended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        ended.values().max().copied().unwrap_or_else(Instant::now)
+    };
+    let noticed = noticed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let delays = fake
+        .jobs()
+        .iter()
+        .filter_map(|j| {
+            noticed
+                .get(&j.id)
+                .map(|&at| at.saturating_duration_since(j.completes_at))
+        })
+        .map(real_seconds)
+        .collect();
+    let polls = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/api/v1/jobs/"))
+        .count();
+    fake.shutdown();
+    BatchResult {
+        label,
+        budgeted: !matches!(strategy, Strategy::Fixed { .. }),
+        finished: tracker.notifier().count.load(Ordering::SeqCst),
+        polls,
+        count_429: fake.count_429(),
+        delays,
+        makespan: real_seconds(last_end.saturating_duration_since(started)),
+    }
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.iter().sum::<f64>() / xs.len() as f64
+}
+
+fn p95(xs: &[f64]) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((sorted.len() as f64) * 0.95).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn verdict(pass: bool) -> &'static str {
+    if pass {
+        "PASS"
+    } else {
+        "FAIL"
+    }
+}
+
+/// `VmHWM` and `VmRSS` from `/proc/self/status`, in MB.
+fn memory_mb() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+struct ManyResult {
+    in_flight: usize,
+    submitted: bool,
+    hwm_mb: f64,
+    rss_mb: f64,
+    put_us: Vec<f64>,
+    durable_us: Vec<f64>,
+}
+
+/// Keeps 1,000 jobs in flight (hour-long renders, no rate limit), reads the process's
+/// memory, then times job updates on the same store while they stay in flight.
+async fn run_many(dir: &Path) -> ManyResult {
+    // Start the peak from here, so it measures this part (Linux 4.0+; ignored elsewhere).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let fake = FakePixelDojo::start().await;
+    fake.set_render_time(Duration::from_secs(3_600));
+    let store = Store::open(&dir.join("many")).expect("store");
+    let tracker = Tracker::new(
+        store.clone(),
+        client(&fake),
+        Recorder::default(),
+        Budget::per_minute(60_000),
+        settings(Strategy::Scheduled),
+    );
+    tracker.start();
+    for i in 0..MANY_JOBS {
+        tracker
+            .accept(bench_job(&store, i))
+            .await
+            .expect("the job is stored");
+    }
+    let submitted = fake.wait_for_submissions(MANY_JOBS, BATCH_TIMEOUT).await;
+    // Let every job reach its poll loop and the scheduler cycle through them a few times.
+    tokio::time::sleep(scaled(60.0)).await;
+    let in_flight = tracker.in_flight();
+
+    // Real job values: a running job, rewritten with a new vendor id and time each update.
+    let sample: Vec<Job> = (0..MANY_JOBS).map(|i| bench_job(&store, i)).collect();
+    let update = |n: usize| {
+        let mut job = sample[n % sample.len()].clone();
+        job.state = JobState::Running {
+            vendor_job_id: format!("job_bench{n:015}"),
+            submitted_at_ms: now_ms(),
+        };
+        job
+    };
+    let mut put_us = Vec::with_capacity(STORE_UPDATES);
+    for n in 0..STORE_UPDATES {
+        let job = update(n);
+        let t = Instant::now();
+        store.put_job(&job).expect("put_job");
+        put_us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let mut durable_us = Vec::with_capacity(DURABLE_UPDATES);
+    for n in 0..DURABLE_UPDATES {
+        let job = update(n);
+        let t = Instant::now();
+        store.put_job_durable(&job).await.expect("put_job_durable");
+        durable_us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let (hwm_mb, rss_mb) = memory_mb();
+    tracker.shutdown();
+    fake.shutdown();
+    ManyResult {
+        in_flight,
+        submitted,
+        hwm_mb,
+        rss_mb,
+        put_us,
+        durable_us,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    std::thread::spawn(|| {
+        std::thread::sleep(WATCHDOG);
+        eprintln!("bench_polling: watchdog fired after {WATCHDOG:?}");
+        std::process::exit(2);
+    });
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let renders = render_times(JOBS, 0x5eed_0005);
+
+    // Memory first, so the peak is not inherited from the 30-job runs.
+    eprintln!("1,000 jobs in flight ...");
+    let many = run_many(dir.path()).await;
+
+    let fixed = Strategy::Fixed {
+        interval_ms: 2_000.0 / f64::from(FACTOR),
+    };
+    // A fresh store per strategy; the warm scheduler run reuses the store its cold run taught.
+    let open = |name: &str| Store::open(&dir.path().join(name)).expect("store");
+    let scheduled_store = open("scheduled");
+    let mut batches = Vec::new();
+    for (label, strategy, store) in [
+        ("vendor loop, every 2 s", fixed, open("fixed")),
+        (
+            "round-robin under the budget",
+            Strategy::RoundRobin,
+            open("rr"),
+        ),
+        (
+            "scheduler, cold (prior only)",
+            Strategy::Scheduled,
+            scheduled_store.clone(),
+        ),
+        (
+            "scheduler, warm (learned)",
+            Strategy::Scheduled,
+            scheduled_store.clone(),
+        ),
+    ] {
+        eprintln!("{JOBS} jobs: {label} ...");
+        batches.push(run_batch(label, strategy, &store, &renders).await);
+    }
+
+    println!(
+        "## Polling benchmark ({JOBS} jobs, {PER_MINUTE} requests/minute, renders 30–120 s; \
+         run {FACTOR}× faster, figures in real seconds)\n"
+    );
+    println!("| Strategy | Jobs done | 429s | Polls per job | Detection delay, mean | p95 | All done after |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for b in &batches {
+        println!(
+            "| {} | {}/{JOBS} | {} | {:.1} | {:.1} s | {:.1} s | {:.0} s |",
+            b.label,
+            b.finished,
+            b.count_429,
+            b.polls as f64 / JOBS as f64,
+            mean(&b.delays),
+            p95(&b.delays),
+            b.makespan,
+        );
+    }
+
+    let rr = &batches[1];
+    let cold = &batches[2];
+    let warm = &batches[3];
+    let put_mean = mean(&many.put_us);
+    let durable_mean = mean(&many.durable_us);
+    println!("\n| {MANY_JOBS} jobs in flight | Value |\n|---|---:|");
+    println!(
+        "| Jobs in flight / submitted | {} / {} |",
+        many.in_flight,
+        if many.submitted { "all" } else { "NOT ALL" }
+    );
+    println!("| Peak resident memory (VmHWM) | {:.1} MB |", many.hwm_mb);
+    println!("| Resident memory now (VmRSS) | {:.1} MB |", many.rss_mb);
+    println!(
+        "| `Store::put_job`, mean / p95 ({STORE_UPDATES} updates) | {:.0} µs / {:.0} µs |",
+        put_mean,
+        p95(&many.put_us)
+    );
+    println!(
+        "| `Store::put_job_durable`, mean / p95 ({DURABLE_UPDATES} updates) | {:.0} µs / {:.0} µs |",
+        durable_mean,
+        p95(&many.durable_us)
+    );
+
+    println!("\n| Target | Figure | Result |\n|---|---|---|");
+    for b in batches.iter().filter(|b| b.budgeted) {
+        println!(
+            "| Zero 429s under the budget: {} | {} | {} |",
+            b.label,
+            b.count_429,
+            verdict(b.count_429 == 0 && b.finished == JOBS)
+        );
+    }
+    for s in [warm, cold] {
+        let ratio = mean(&s.delays) / mean(&rr.delays);
+        println!(
+            "| Mean delay at most ½ of round-robin: {} | {:.1} s vs {:.1} s ({:.2}×) | {} |",
+            s.label,
+            mean(&s.delays),
+            mean(&rr.delays),
+            ratio,
+            verdict(ratio <= 0.5 && s.finished == JOBS)
+        );
+    }
+    println!(
+        "| Under {MEMORY_TARGET_MB:.0} MB resident at {MANY_JOBS} jobs in flight | {:.1} MB | {} |",
+        many.hwm_mb,
+        verdict(many.hwm_mb < MEMORY_TARGET_MB && many.in_flight == MANY_JOBS)
+    );
+}

@@ -1,0 +1,120 @@
+//! The buttons and modals on the bot's messages. Everything a press needs is in its
+//! `custom_id` (at most 100 characters), so a press is understood after a restart without any
+//! in-memory collector.
+
+use poise::serenity_prelude as serenity;
+use serenity::{ButtonStyle, CreateActionRow, CreateButton};
+
+use crate::job::JobId;
+use crate::request::AspectRatio;
+
+const PREFIX: &str = "omni";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The same request with a new random seed.
+    Reroll(JobId),
+    /// Open a modal for a new prompt that continues the clip.
+    Refine(JobId),
+    /// The same prompt and inputs, as a new clip in the other aspect ratio.
+    Flip(JobId),
+    /// Withdraw a request still waiting in line.
+    Cancel(JobId),
+    /// The modal with a refinement prompt for a clip was submitted.
+    RefineSubmit(JobId),
+    /// The modal of the "Animate with Omni" menu was submitted; the key names the stored images.
+    AnimateSubmit(u64),
+}
+
+impl Action {
+    pub fn custom_id(self) -> String {
+        let (verb, id) = match self {
+            Self::Reroll(id) => ("reroll", id),
+            Self::Refine(id) => ("refine", id),
+            Self::Flip(id) => ("flip", id),
+            Self::Cancel(id) => ("cancel", id),
+            Self::RefineSubmit(id) => ("refine-modal", id),
+            Self::AnimateSubmit(key) => ("animate-modal", key),
+        };
+        format!("{PREFIX}:{verb}:{id}")
+    }
+
+    pub fn parse(custom_id: &str) -> Option<Self> {
+        let mut parts = custom_id.split(':');
+        if parts.next()? != PREFIX {
+            return None;
+        }
+        let verb = parts.next()?;
+        let id: u64 = parts.next()?.parse().ok()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(match verb {
+            "reroll" => Self::Reroll(id),
+            "refine" => Self::Refine(id),
+            "flip" => Self::Flip(id),
+            "cancel" => Self::Cancel(id),
+            "refine-modal" => Self::RefineSubmit(id),
+            "animate-modal" => Self::AnimateSubmit(id),
+            _ => return None,
+        })
+    }
+}
+
+/// The buttons under a finished clip.
+pub fn clip_buttons(job_id: JobId, aspect: AspectRatio, can_continue: bool) -> CreateActionRow {
+    let mut buttons = vec![CreateButton::new(Action::Reroll(job_id).custom_id())
+        .label("Re-roll")
+        .emoji('🎲')
+        .style(ButtonStyle::Secondary)];
+    if can_continue {
+        buttons.push(
+            CreateButton::new(Action::Refine(job_id).custom_id())
+                .label("Refine")
+                .emoji('✏')
+                .style(ButtonStyle::Primary),
+        );
+    }
+    buttons.push(
+        CreateButton::new(Action::Flip(job_id).custom_id())
+            .label(format!("Make it {}", aspect.flipped().as_str()))
+            .emoji('🔄')
+            .style(ButtonStyle::Secondary),
+    );
+    CreateActionRow::Buttons(buttons)
+}
+
+/// The cancel button on a request waiting in line.
+pub fn cancel_button(job_id: JobId) -> CreateActionRow {
+    CreateActionRow::Buttons(vec![CreateButton::new(Action::Cancel(job_id).custom_id())
+        .label("Cancel")
+        .style(ButtonStyle::Danger)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_survives_a_round_trip_through_its_custom_id() {
+        for a in [
+            Action::Reroll(1),
+            Action::Refine(u64::MAX),
+            Action::Flip(42),
+            Action::Cancel(7),
+            Action::RefineSubmit(9),
+            Action::AnimateSubmit(11),
+        ] {
+            let id = a.custom_id();
+            assert!(id.len() <= 100);
+            assert_eq!(Action::parse(&id), Some(a));
+        }
+    }
+
+    #[test]
+    fn foreign_or_malformed_custom_ids_are_ignored() {
+        for id in ["other:reroll:1", "omni:reroll", "omni:reroll:x", "omni:jump:1", "omni:reroll:1:2"] {
+            assert_eq!(Action::parse(id), None, "{id}");
+        }
+    }
+}
