@@ -363,6 +363,21 @@ impl<N: Notifier> Tracker<N> {
         let _ = self.inner.stop.send(true);
     }
 
+    /// True once [`Tracker::shutdown`] was called: no new work is accepted.
+    pub fn is_stopping(&self) -> bool {
+        *self.inner.stop.borrow()
+    }
+
+    /// Waits until every job task has reached a persisted point and stopped, or `limit` passes.
+    /// Waiting jobs stop at once; a job in the middle of an upload finishes it first.
+    pub async fn drain(&self, limit: Duration) -> usize {
+        let deadline = Instant::now() + limit;
+        while self.in_flight() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        self.in_flight()
+    }
+
     /// Jobs with a live task.
     pub fn in_flight(&self) -> usize {
         lock(&self.inner.driving).len()

@@ -83,7 +83,11 @@ pub async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
             reply_privately(ctx, "This command only works in a server.").await;
         }
         poise::FrameworkError::Setup { error, .. } => {
-            error!(error = %format!("{error:#}"), "setup failed");
+            // Without setup (commands registered, tracker started) the bot can only fail every
+            // request: stop, so that the operator or the supervisor sees it and restarts.
+            error!(error = %format!("{error:#}"), "setup failed; stopping");
+            eprintln!("omni-bot: start-up failed: {error:#}");
+            std::process::exit(1);
         }
         other => {
             if let Err(e) = poise::builtins::on_error(other).await {

@@ -34,6 +34,12 @@ pub async fn start(
     origin: Origin,
     request: GenerationRequest,
 ) -> Result<JobId, super::Error> {
+    if data.tracker.is_stopping() {
+        return Err(super::errors::UserError(
+            "I'm restarting right now; please try again in a minute. Nothing was charged.".into(),
+        )
+        .into());
+    }
     let job = Job {
         id: data.store.next_id()?,
         guild_id: origin.guild_id,

@@ -144,7 +144,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 );
                 let tracker = Tracker::new(setup_store.clone(), api, notifier, budget, settings);
                 let _ = setup_cell.set(tracker.clone());
-                tracker.subscribe(Arc::new(|event| crate::metrics::record(event)));
+                tracker.subscribe(Arc::new(crate::metrics::record));
                 // Before resuming, so that jobs failing after a restart are refunded too.
                 setup_caps.install(&tracker, ctx.http.clone());
                 // Setup runs once per process, so the scheduler starts exactly once.
@@ -190,8 +190,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(tracker) = tracker_cell.get() {
         tracker.shutdown();
     }
-    // Give jobs a moment to reach a persisted point, then make everything durable.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Let jobs reach a persisted point (an upload under way finishes), then make it durable.
+    if let Some(tracker) = tracker_cell.get() {
+        let left = tracker.drain(Duration::from_secs(8)).await;
+        if left > 0 {
+            warn!(left, "jobs still busy at exit; they resume at the next start");
+        }
+    }
     if let Err(e) = store.flush().await {
         error!(error = %e, "flushing the store failed");
     }

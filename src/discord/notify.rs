@@ -88,6 +88,16 @@ fn quoted_prompt(job: &Job) -> String {
     )
 }
 
+/// The first lines of a status message: the prompt, who asked, and what was asked for.
+fn header(job: &Job) -> String {
+    format!(
+        "🎬 **{}**\nRequested by <@{}> · {}",
+        truncate(job.request.prompt(), 200),
+        job.user_id,
+        describe_request(job)
+    )
+}
+
 /// What the clip is, in one line (`16:9 · 8 s · mp4 · seed 42 · start frame · 2 references`).
 pub fn describe_request(job: &Job) -> String {
     let r = &job.request;
@@ -198,20 +208,20 @@ impl DiscordNotifier {
     /// Marks the progress message (and the status message above the thread) as finished.
     async fn close_progress(&self, job: &Job, line: &str) {
         let place = self.place(job);
+        let progress = if place.in_thread {
+            line.to_owned()
+        } else {
+            format!("{}\n{line}", header(job))
+        };
         self.edit(
             place.channel_id,
             place.progress_message_id,
-            line.to_owned(),
+            progress,
             Vec::new(),
         )
         .await;
         if place.in_thread {
-            let status = format!(
-                "🎬 **{}**\nRequested by <@{}> · {}\n{line}",
-                truncate(job.request.prompt(), 200),
-                job.user_id,
-                describe_request(job)
-            );
+            let status = format!("{}\n{line}", header(job));
             self.edit(job.channel_id, place.status_message_id, status, Vec::new())
                 .await;
         }
@@ -224,12 +234,7 @@ impl Notifier for DiscordNotifier {
         if let Some(conversation) = job.conversation {
             // A request made inside a conversation stays there: one progress message.
             let progress = CreateMessage::new()
-                .content(format!(
-                    "🎬 <@{}>: **{}**\n{}\n⏳ Starting…",
-                    job.user_id,
-                    truncate(job.request.prompt(), 200),
-                    describe_request(job)
-                ))
+                .content(format!("{}\n⏳ Starting…", header(job)))
                 .allowed_mentions(quiet())
                 .nonce(nonce('p', job))
                 .enforce_nonce(true);
@@ -246,12 +251,7 @@ impl Notifier for DiscordNotifier {
         }
         let channel = ChannelId::new(job.channel_id);
         let status = CreateMessage::new()
-            .content(format!(
-                "🎬 **{}**\nRequested by <@{}> · {}\n⏳ Starting…",
-                truncate(job.request.prompt(), 200),
-                job.user_id,
-                describe_request(job)
-            ))
+            .content(format!("{}\n⏳ Starting…", header(job)))
             .allowed_mentions(quiet())
             .nonce(nonce('s', job))
             .enforce_nonce(true);
@@ -361,12 +361,7 @@ impl Notifier for DiscordNotifier {
         let text = if place.in_thread {
             text
         } else {
-            format!(
-                "🎬 **{}**\nRequested by <@{}> · {}\n{text}",
-                truncate(job.request.prompt(), 200),
-                job.user_id,
-                describe_request(job)
-            )
+            format!("{}\n{text}", header(job))
         };
         // Only a request still waiting in line can be withdrawn; once it is sent to PixelDojo
         // the API offers no cancel, so the button goes away.
