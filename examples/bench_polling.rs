@@ -29,6 +29,7 @@ use omni_bot::scheduler::{Strategy, Tuning};
 use omni_bot::store::Store;
 use omni_bot::tracker::{
     now_ms, ClipFile, Notifier, NotifyError, Progress, Tracker, TrackerEvent, TrackerSettings,
+    Version,
 };
 use secrecy::SecretString;
 use url::Url;
@@ -107,7 +108,7 @@ impl Notifier for Recorder {
     async fn progress(&self, _: &Job, _: &Progress) -> Result<(), NotifyError> {
         Ok(())
     }
-    async fn deliver(&self, job: &Job, _: &ClipFile) -> Result<u64, NotifyError> {
+    async fn deliver(&self, job: &Job, _: &ClipFile, _: &Version) -> Result<u64, NotifyError> {
         Ok(self.end(job))
     }
     async fn fail(&self, job: &Job, _: &str) -> Result<u64, NotifyError> {

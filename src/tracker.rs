@@ -390,8 +390,12 @@ impl<N: Notifier> Tracker<N> {
         }
         self.track_entry(&job);
         let this = self.clone();
-        let span =
-            tracing::info_span!("job", job = job.id, guild = job.guild_id, user = job.user_id);
+        let span = tracing::info_span!(
+            "job",
+            job = job.id,
+            guild = job.guild_id,
+            user = job.user_id
+        );
         tokio::spawn(
             async move {
                 let id = job.id;
@@ -399,6 +403,12 @@ impl<N: Notifier> Tracker<N> {
                 let mut stop = this.inner.stop.subscribe();
                 loop {
                     if *stop.borrow_and_update() {
+                        if job.state == JobState::Submitting {
+                            // A submit step always ends past `Submitting`, so this job was
+                            // never sent: back in line, or the next start calls it uncertain.
+                            job.state = JobState::Queued;
+                            this.persist(&job).await;
+                        }
                         info!(
                             state = job.state.name(),
                             "stopping; the job resumes at the next start"
@@ -515,12 +525,20 @@ impl<N: Notifier> Tracker<N> {
             }
             let limit = (lock(&self.inner.concurrency).clone())(&job);
             let verdict = {
-                let entries = lock(&self.inner.entries);
+                let mut entries = lock(&self.inner.entries);
                 let all: Vec<Entry> = entries.values().cloned().collect();
-                match entries.get(&job.id) {
+                let verdict = match entries.get(&job.id) {
                     Some(me) => queue::verdict(me, &all, limit),
                     None => Verdict::Go,
+                };
+                // Claim the slot under the same lock: otherwise jobs deciding at the same
+                // moment all see a free slot and more than `limit` start at once.
+                if verdict == Verdict::Go {
+                    if let Some(me) = entries.get_mut(&job.id) {
+                        me.phase = Phase::Active;
+                    }
                 }
+                verdict
             };
             if verdict == Verdict::Go {
                 break;
@@ -586,8 +604,17 @@ impl<N: Notifier> Tracker<N> {
         let body = run_request(&job.request);
         let mut not_sent_retries = 0;
         let mut rate_limited_retries = 0;
+        let mut stop = self.inner.stop.subscribe();
         loop {
-            self.inner.budget.acquire(Priority::Submit).await;
+            // Until the request goes out nothing was sent: on shutdown the job goes back in
+            // line instead of waiting out a 429 and being found `Submitting` (uncertain).
+            tokio::select! {
+                biased;
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+                    return self.set_state(job, JobState::Queued).await;
+                }
+                _ = self.inner.budget.acquire(Priority::Submit) => {}
+            }
             let result = self.inner.api.submit(&body).await;
             self.observe_rate_headers();
             if let Err(e) = &result {
@@ -617,7 +644,13 @@ impl<N: Notifier> Tracker<N> {
                 Err(ApiError::NotSent(cause)) if not_sent_retries < 5 => {
                     not_sent_retries += 1;
                     warn!(%cause, attempt = not_sent_retries, "submit never reached PixelDojo; retrying");
-                    tokio::time::sleep(Duration::from_secs(1 << not_sent_retries)).await;
+                    tokio::select! {
+                        biased;
+                        _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+                            return self.set_state(job, JobState::Queued).await;
+                        }
+                        _ = tokio::time::sleep(Duration::from_secs(1 << not_sent_retries)) => {}
+                    }
                     continue;
                 }
                 Err(ApiError::RateLimited { retry_after }) if rate_limited_retries < 10 => {

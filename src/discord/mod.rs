@@ -113,9 +113,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let setup_cell = tracker_cell.clone();
     let setup_store = store.clone();
     let setup_config = config.clone();
-    let setup_caps = Arc::new(
-        caps::Caps::new(&store, &config).context("cannot open the usage counters")?,
-    );
+    let setup_caps =
+        Arc::new(caps::Caps::new(&store, &config).context("cannot open the usage counters")?);
 
     let guild_id = config.discord.guild_id;
     let framework = poise::Framework::builder()

@@ -162,20 +162,23 @@ impl DiscordNotifier {
             Ok(m) => Ok(m.id.get()),
             Err(e) => match discord_error(&e) {
                 Some((413, _)) | Some((_, CODE_TOO_LARGE)) => {
-                    metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "too_large").increment(1);
+                    metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "too_large")
+                        .increment(1);
                     Err(NotifyError::TooLarge)
                 }
                 Some((_, CODE_UNKNOWN_CHANNEL | CODE_THREAD_ARCHIVED))
                     if place.channel_id != job.channel_id =>
                 {
-                    metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "thread_gone").increment(1);
+                    metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "thread_gone")
+                        .increment(1);
                     warn!(error = %describe(&e), "the thread is gone or archived; posting in the channel");
                     let m = ChannelId::new(job.channel_id)
                         .send_files(&self.http, files, build())
                         .await
                         .map_err(|e| match discord_error(&e) {
                             Some((413, _)) | Some((_, CODE_TOO_LARGE)) => {
-                                metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "too_large").increment(1);
+                                metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "too_large")
+                                    .increment(1);
                                 NotifyError::TooLarge
                             }
                             _ => other(e),
@@ -284,7 +287,8 @@ impl Notifier for DiscordNotifier {
                     // Not an answer from Discord: retry (the nonce keeps the status message single).
                     return Err(other(e));
                 };
-                metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "no_thread").increment(1);
+                metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "no_thread")
+                    .increment(1);
                 info!(error = %describe(&e), "no thread; posting in place");
                 let permission = matches!(code, CODE_MISSING_PERMISSIONS | CODE_MISSING_ACCESS);
                 let first = permission

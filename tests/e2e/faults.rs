@@ -47,6 +47,16 @@ fn api_requests_after(world: &World, at: Instant) -> Vec<Recorded> {
         .collect()
 }
 
+/// 429 answers, injected or from the fake's own rate limit.
+fn answered_429(world: &World) -> usize {
+    world
+        .pixeldojo
+        .requests()
+        .iter()
+        .filter(|r| r.status == 429)
+        .count()
+}
+
 fn gap(a: &Recorded, b: &Recorded) -> Duration {
     b.at.duration_since(a.at)
 }
@@ -75,9 +85,28 @@ fn open_store(world: &World) -> Store {
     Store::open(&world.dir.path().join("data/omni-bot.sled")).expect("open the bot's store")
 }
 
-/// The log of the latest launch only.
+/// The log without colour codes.
+fn plain(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // `ESC [ ... m`
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The log of the latest launch only, without colour codes.
 fn last_launch_log(world: &World) -> String {
-    let log = world.logs();
+    let log = plain(&world.logs());
     match log.rfind("----- launch ") {
         Some(i) => log[i..].to_owned(),
         None => log,
@@ -117,7 +146,7 @@ async fn a_429_with_retry_after_on_submit_is_waited_out_and_the_job_still_comple
         "one refused submit, then one accepted"
     );
     assert_eq!(world.pixeldojo.submissions().len(), 1);
-    assert_eq!(world.pixeldojo.count_429(), 1, "no 429 storm");
+    assert_eq!(answered_429(&world), 1, "no 429 storm");
     // Nothing at all went to the API while Retry-After ran.
     let quiet_until = submits[0].at + Duration::from_secs(3) - SLACK;
     let early: Vec<_> = api_requests_after(&world, submits[0].at)
@@ -161,7 +190,7 @@ async fn a_429_with_retry_after_on_polls_is_waited_out_before_the_next_poll() {
             gap(&pair[0], &pair[1])
         );
     }
-    assert_eq!(world.pixeldojo.count_429(), 2, "no 429 storm");
+    assert_eq!(answered_429(&world), 2, "no 429 storm");
     assert!(polls.len() <= 5, "{} polls for a 1 s render", polls.len());
     assert_eq!(world.pixeldojo.submissions().len(), 1);
 }
@@ -359,6 +388,27 @@ async fn a_submit_whose_answer_is_lost_is_not_sent_again_and_the_user_is_told() 
 }
 
 #[tokio::test]
+async fn a_submit_answered_after_the_request_timeout_is_not_sent_again_and_the_user_is_told() {
+    let world = World::start().await;
+    // Accepted at once, answered after the bot's 5 s request timeout.
+    world
+        .pixeldojo
+        .inject(Endpoint::Submit, Fault::Delay(Duration::from_secs(8)), 1);
+    world
+        .omni(json!({"prompt": "a lighthouse beam in fog"}))
+        .await;
+    let thread = world.thread(0).await;
+    world
+        .bot_message(thread, "can't tell whether the clip was started")
+        .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(submits(&world).len(), 1, "resubmitted");
+    assert_eq!(world.pixeldojo.submissions().len(), 1);
+    assert!(polls(&world).is_empty());
+    assert!(world.clips_in(thread).is_empty());
+}
+
+#[tokio::test]
 async fn a_submit_that_never_reached_pixeldojo_is_retried_and_the_clip_is_posted() {
     let mut world = World::new(Settings::default()).await;
     let addr = world
@@ -421,6 +471,50 @@ async fn sigterm_exits_cleanly_and_the_job_in_flight_is_delivered_once_at_the_ne
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(world.clips_in(thread).len(), 1);
     assert_eq!(world.pixeldojo.submissions().len(), 1, "never resubmitted");
+}
+
+#[tokio::test]
+async fn sigterm_while_a_submit_waits_out_a_429_keeps_the_job_and_submits_it_at_the_next_start() {
+    let mut world = World::start().await;
+    world.pixeldojo.inject(
+        Endpoint::Submit,
+        Fault::Status {
+            status: 429,
+            code: "rate_limited",
+            retry_after: Some(30),
+        },
+        1,
+    );
+    world.omni(json!({"prompt": "a windmill at noon"})).await;
+    let thread = world.thread(0).await;
+    assert!(
+        world
+            .wait_log(WAIT, |log| log.contains("submit rate limited"))
+            .await,
+        "{}",
+        world.logs()
+    );
+
+    let asked = Instant::now();
+    let status = world.terminate().await;
+    let took = asked.elapsed();
+    assert_eq!(status.code(), Some(0), "{}", world.logs());
+    assert!(took < Duration::from_secs(5), "exited after {took:?}");
+
+    // Nothing reached PixelDojo, so nothing is uncertain: the next start submits it.
+    world.launch().await;
+    clip_in(&world, thread).await;
+    assert_eq!(world.pixeldojo.submissions().len(), 1);
+    assert_eq!(submits(&world).len(), 2, "the refused submit and one more");
+    assert!(
+        !world
+            .discord
+            .messages_in(thread)
+            .iter()
+            .any(|m| m.content.contains('❌')),
+        "{:#?}",
+        world.discord.messages_in(thread)
+    );
 }
 
 /// Starts a job, changes its thread with `break_thread` while the clip renders, and returns

@@ -1,3 +1,4 @@
+mod caps;
 mod fake_discord_selftest;
 mod fake_pixeldojo_selftest;
 mod faults;
