@@ -345,3 +345,40 @@ async fn omni_in_a_dm_keeps_refinements_in_the_conversation() {
         .await;
     assert!(world.discord.threads().is_empty());
 }
+
+#[tokio::test]
+async fn a_button_press_from_someone_who_may_not_generate_is_answered_privately() {
+    let world = World::start_with(Settings {
+        sections: "[limits]\nuser_daily_videos = 1\n".into(),
+        ..Settings::default()
+    })
+    .await;
+    let (thread, v1) = first_clip(&world, "a lighthouse").await;
+    let answer = click(&world, thread, v1.id, &button(&v1, "reroll")).await;
+    assert_eq!(answer["data"]["flags"], 64, "private: {answer}");
+    let text = answer["data"]["content"].as_str().unwrap();
+    assert!(text.contains("1 of your 1"), "{text}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(world.pixeldojo.submissions().len(), 1);
+}
+
+#[tokio::test]
+async fn cancelling_a_queued_request_releases_what_it_reserved() {
+    let world = World::start_with(Settings {
+        sections: "[limits]\nuser_daily_videos = 2\n".into(),
+        ..Settings::default()
+    })
+    .await;
+    world.pixeldojo.set_render_time(Duration::from_secs(3));
+    world.omni(json!({"prompt": "a canyon"})).await;
+    let thread = world.thread(0).await;
+    say(&world, thread, "at dawn").await;
+    let queued = world.bot_message(thread, "Queued").await;
+    click(&world, thread, queued.id, &button(&queued, "cancel")).await;
+    world.bot_message(thread, "you cancelled").await;
+    world.bot_message(thread, "**v1**").await;
+    // The cancelled request's reservation was released: a second clip fits in the cap of 2.
+    say(&world, thread, "at dusk").await;
+    assert!(world.pixeldojo.wait_for_submissions(2, WAIT).await, "{}", world.logs());
+    assert_eq!(world.pixeldojo.submissions()[1]["prompt"], "at dusk");
+}
