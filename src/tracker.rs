@@ -592,10 +592,18 @@ impl<N: Notifier> Tracker<N> {
                 }
             }
         }
-        self.set_state(job, JobState::Submitting).await
+        // The resolved request (and pinned parent) is stored before anything is sent.
+        if !self.persist(&job).await {
+            return Step::Stop;
+        }
+        self.submit(job).await
     }
 
-    async fn submit(&self, job: Job) -> Step {
+    /// Sends the job to PixelDojo. While it waits for a slot or a retry, the job is stored as
+    /// `Queued` (nothing was sent); `Submitting` is stored only right before the request goes
+    /// out, so a stop or a crash while waiting never makes a job look uncertain, and a crash
+    /// during the request always does.
+    async fn submit(&self, mut job: Job) -> Step {
         let _ = self
             .inner
             .notifier
@@ -606,15 +614,25 @@ impl<N: Notifier> Tracker<N> {
         let mut rate_limited_retries = 0;
         let mut stop = self.inner.stop.subscribe();
         loop {
-            // Until the request goes out nothing was sent: on shutdown the job goes back in
-            // line instead of waiting out a 429 and being found `Submitting` (uncertain).
+            if job.state != JobState::Queued {
+                job.state = JobState::Queued;
+                if !self.persist(&job).await {
+                    return Step::Stop;
+                }
+            }
             tokio::select! {
                 biased;
-                _ = async { let _ = stop.wait_for(|s| *s).await; } => {
-                    return self.set_state(job, JobState::Queued).await;
-                }
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => return Step::Stop,
                 _ = self.inner.budget.acquire(Priority::Submit) => {}
             }
+            job.state = JobState::Submitting;
+            if !self.persist(&job).await {
+                return Step::Stop;
+            }
+            self.emit(TrackerEvent::StateChanged {
+                job: &job,
+                from: "queued",
+            });
             let result = self.inner.api.submit(&body).await;
             self.observe_rate_headers();
             if let Err(e) = &result {
@@ -643,18 +661,25 @@ impl<N: Notifier> Tracker<N> {
                 }
                 Err(ApiError::NotSent(cause)) if not_sent_retries < 5 => {
                     not_sent_retries += 1;
+                    job.state = JobState::Queued;
+                    if !self.persist(&job).await {
+                        return Step::Stop;
+                    }
                     warn!(%cause, attempt = not_sent_retries, "submit never reached PixelDojo; retrying");
                     tokio::select! {
                         biased;
-                        _ = async { let _ = stop.wait_for(|s| *s).await; } => {
-                            return self.set_state(job, JobState::Queued).await;
-                        }
+                        _ = async { let _ = stop.wait_for(|s| *s).await; } => return Step::Stop,
                         _ = tokio::time::sleep(Duration::from_secs(1 << not_sent_retries)) => {}
                     }
                     continue;
                 }
                 Err(ApiError::RateLimited { retry_after }) if rate_limited_retries < 10 => {
+                    // A 429 is a refusal: nothing was started, so waiting and retrying is safe.
                     rate_limited_retries += 1;
+                    job.state = JobState::Queued;
+                    if !self.persist(&job).await {
+                        return Step::Stop;
+                    }
                     warn!(?retry_after, "submit rate limited; waiting");
                     self.inner.budget.rate_limited(retry_after);
                     continue;

@@ -517,6 +517,40 @@ async fn sigterm_while_a_submit_waits_out_a_429_keeps_the_job_and_submits_it_at_
     );
 }
 
+#[tokio::test]
+async fn a_kill_while_a_submit_waits_out_a_429_is_not_taken_for_an_uncertain_submit() {
+    let mut world = World::start().await;
+    world.pixeldojo.inject(
+        Endpoint::Submit,
+        Fault::Status {
+            status: 429,
+            code: "rate_limited",
+            retry_after: Some(30),
+        },
+        1,
+    );
+    world.omni(json!({"prompt": "a mill pond"})).await;
+    let thread = world.thread(0).await;
+    assert!(
+        world
+            .wait_log(WAIT, |log| log.contains("submit rate limited"))
+            .await,
+        "{}",
+        world.logs()
+    );
+    // kill -9 while the job waits for its next slot: nothing was sent, so it must be sent
+    // at the next start rather than reported as uncertain.
+    world.kill().await;
+    world.launch().await;
+    clip_in(&world, thread).await;
+    assert_eq!(world.pixeldojo.submissions().len(), 1);
+    assert!(!world
+        .discord
+        .messages_in(thread)
+        .iter()
+        .any(|m| m.content.contains(UNCERTAIN_SUBMIT)));
+}
+
 /// Starts a job, changes its thread with `break_thread` while the clip renders, and returns
 /// the thread and the clip message posted in the parent channel instead.
 async fn deliver_after(break_thread: impl FnOnce(&World, u64)) -> (World, u64, StoredMessage) {
