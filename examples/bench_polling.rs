@@ -28,8 +28,8 @@ use omni_bot::request::{Draft, GenerationRequest, InputLimits};
 use omni_bot::scheduler::{Strategy, Tuning};
 use omni_bot::store::Store;
 use omni_bot::tracker::{
-    now_ms, ClipFile, Notifier, NotifyError, Progress, Tracker, TrackerEvent, TrackerSettings,
-    Version,
+    now_ms, ClipFile, Notifier, NotifyError, Posted, Progress, Tracker, TrackerEvent,
+    TrackerSettings, Version,
 };
 use secrecy::SecretString;
 use url::Url;
@@ -52,7 +52,7 @@ const MEMORY_TARGET_MB: f64 = 64.0;
 /// No part of the benchmark may take longer than this (compressed time).
 const BATCH_TIMEOUT: Duration = Duration::from_secs(120);
 /// The whole process is killed after this, whatever it is doing.
-const WATCHDOG: Duration = Duration::from_secs(600);
+const WATCHDOG: Duration = Duration::from_secs(300);
 
 /// A compressed duration: `seconds` of real vendor time.
 fn scaled(seconds: f64) -> Duration {
@@ -86,12 +86,15 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn end(&self, job: &Job) -> u64 {
+    fn end(&self, job: &Job) -> Posted {
         let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
         if ended.insert(job.id, Instant::now()).is_none() {
             self.count.fetch_add(1, Ordering::SeqCst);
         }
-        job.id
+        Posted {
+            message_id: job.id,
+            channel_id: job.channel_id,
+        }
     }
 }
 
@@ -108,10 +111,10 @@ impl Notifier for Recorder {
     async fn progress(&self, _: &Job, _: &Progress) -> Result<(), NotifyError> {
         Ok(())
     }
-    async fn deliver(&self, job: &Job, _: &ClipFile, _: &Version) -> Result<u64, NotifyError> {
+    async fn deliver(&self, job: &Job, _: &ClipFile, _: &Version) -> Result<Posted, NotifyError> {
         Ok(self.end(job))
     }
-    async fn fail(&self, job: &Job, _: &str) -> Result<u64, NotifyError> {
+    async fn fail(&self, job: &Job, _: &str) -> Result<Posted, NotifyError> {
         Ok(self.end(job))
     }
 }

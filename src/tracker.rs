@@ -36,9 +36,9 @@ pub trait Notifier: Send + Sync + 'static {
         job: &Job,
         clip: &ClipFile,
         version: &Version,
-    ) -> Result<u64, NotifyError>;
+    ) -> Result<Posted, NotifyError>;
     /// Posts why the job ended without a clip; returns the message id. Idempotent per job.
-    async fn fail(&self, job: &Job, reason: &str) -> Result<u64, NotifyError>;
+    async fn fail(&self, job: &Job, reason: &str) -> Result<Posted, NotifyError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +61,13 @@ pub enum Progress {
 pub enum ClipFile {
     Upload { data: Bytes, filename: String },
     Link { url: String, why: LinkReason },
+}
+
+/// Where a final message landed (a thread, or its parent channel when the thread was gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Posted {
+    pub message_id: u64,
+    pub channel_id: u64,
 }
 
 /// A clip's place in its conversation's history.
@@ -956,7 +963,10 @@ impl<N: Notifier> Tracker<N> {
         let mut delay = Duration::from_secs(1);
         for attempt in 1..=5 {
             match self.inner.notifier.deliver(&job, &clip, &version).await {
-                Ok(message_id) => {
+                Ok(Posted {
+                    message_id,
+                    channel_id,
+                }) => {
                     let record = ClipRecord {
                         job_id: job.id,
                         video_id: video_id.clone(),
@@ -964,7 +974,12 @@ impl<N: Notifier> Tracker<N> {
                         label: label.clone(),
                         parent,
                     };
-                    if let Err(e) = self.inner.store.record_clip(conversation, record) {
+                    // Recorded where it landed (the parent channel if the thread was gone), so
+                    // that a reply to it there continues it.
+                    if channel_id != conversation {
+                        let _ = self.inner.store.ensure_thread(channel_id, false);
+                    }
+                    if let Err(e) = self.inner.store.record_clip(channel_id, record) {
                         error!(error = %e, "cannot record the clip");
                     }
                     info!(message_id, "delivered");

@@ -18,7 +18,7 @@ use crate::job::{clock, progress_bar, Job, Place};
 use crate::request::HumanBytes;
 use crate::store::Store;
 use super::buttons::{cancel_button, clip_buttons};
-use crate::tracker::{ClipFile, LinkReason, Notifier, NotifyError, Progress, Version};
+use crate::tracker::{ClipFile, LinkReason, Notifier, NotifyError, Posted, Progress, Version};
 
 /// Discord's limit on thread names.
 pub const THREAD_NAME_MAX: usize = 100;
@@ -78,6 +78,18 @@ fn mention_author(job: &Job) -> CreateAllowedMentions {
 fn other(e: serenity::Error) -> NotifyError {
     metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "other").increment(1);
     NotifyError::Other(describe(&e))
+}
+
+/// A failed post of a final message: too large (the caller falls back to a link) or other.
+fn send_error(e: serenity::Error) -> NotifyError {
+    match discord_error(&e) {
+        Some((413, _)) | Some((_, CODE_TOO_LARGE)) => {
+            metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "too_large")
+                .increment(1);
+            NotifyError::TooLarge
+        }
+        _ => other(e),
+    }
 }
 
 /// The quoted prompt under a message, cut to fit.
@@ -155,17 +167,16 @@ impl DiscordNotifier {
         job: &Job,
         build: impl Fn() -> CreateMessage,
         files: Vec<CreateAttachment>,
-    ) -> Result<u64, NotifyError> {
+    ) -> Result<Posted, NotifyError> {
         let place = self.place(job);
+        let posted = |m: serenity::Message| Posted {
+            message_id: m.id.get(),
+            channel_id: m.channel_id.get(),
+        };
         let target = ChannelId::new(place.channel_id);
         match target.send_files(&self.http, files.clone(), build()).await {
-            Ok(m) => Ok(m.id.get()),
+            Ok(m) => Ok(posted(m)),
             Err(e) => match discord_error(&e) {
-                Some((413, _)) | Some((_, CODE_TOO_LARGE)) => {
-                    metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "too_large")
-                        .increment(1);
-                    Err(NotifyError::TooLarge)
-                }
                 Some((_, CODE_UNKNOWN_CHANNEL | CODE_THREAD_ARCHIVED))
                     if place.channel_id != job.channel_id =>
                 {
@@ -175,17 +186,10 @@ impl DiscordNotifier {
                     let m = ChannelId::new(job.channel_id)
                         .send_files(&self.http, files, build())
                         .await
-                        .map_err(|e| match discord_error(&e) {
-                            Some((413, _)) | Some((_, CODE_TOO_LARGE)) => {
-                                metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "too_large")
-                                    .increment(1);
-                                NotifyError::TooLarge
-                            }
-                            _ => other(e),
-                        })?;
-                    Ok(m.id.get())
+                        .map_err(send_error)?;
+                    Ok(posted(m))
                 }
-                _ => Err(other(e)),
+                _ => Err(send_error(e)),
             },
         }
     }
@@ -388,7 +392,7 @@ impl Notifier for DiscordNotifier {
         job: &Job,
         clip: &ClipFile,
         version: &Version,
-    ) -> Result<u64, NotifyError> {
+    ) -> Result<Posted, NotifyError> {
         let lineage = match &version.parent_label {
             Some(parent) => format!("**{}** (from {parent})", version.label),
             None => format!("**{}**", version.label),
@@ -438,7 +442,7 @@ impl Notifier for DiscordNotifier {
         Ok(id)
     }
 
-    async fn fail(&self, job: &Job, reason: &str) -> Result<u64, NotifyError> {
+    async fn fail(&self, job: &Job, reason: &str) -> Result<Posted, NotifyError> {
         let content = truncate(&format!("❌ <@{}>, {reason}", job.user_id), CONTENT_MAX);
         let build = || {
             CreateMessage::new()

@@ -576,6 +576,21 @@ async fn a_clip_whose_thread_was_deleted_is_posted_in_the_parent_channel() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(world.clips_in(discord::TEXT_CHANNEL_ID).len(), 1);
     assert!(world.clips_in(thread).is_empty());
+    // The clip is known where it landed: replying to it there continues it.
+    let reply = world.discord.user_reply(
+        discord::TEXT_CHANNEL_ID,
+        discord::USER_ID,
+        "closer to the waves",
+        clip.id,
+        true,
+        vec![],
+    );
+    world.discord.dispatch("MESSAGE_CREATE", reply).await;
+    assert!(world.pixeldojo.wait_for_submissions(2, WAIT).await);
+    assert_eq!(
+        world.pixeldojo.submissions()[1]["video_id"],
+        json!(world.pixeldojo.jobs()[0].video_id.clone().unwrap())
+    );
 }
 
 #[tokio::test]
