@@ -84,6 +84,15 @@ pub fn clip_buttons(job_id: JobId, aspect: AspectRatio, can_continue: bool) -> C
     CreateActionRow::Buttons(buttons)
 }
 
+/// The button under a failure: the same request again (a new paid job, only on request).
+/// It shares the re-roll id, which also marks the message as this job's final post.
+pub fn retry_button(job_id: JobId) -> CreateActionRow {
+    CreateActionRow::Buttons(vec![CreateButton::new(Action::Reroll(job_id).custom_id())
+        .label("Try again")
+        .emoji('🔁')
+        .style(ButtonStyle::Secondary)])
+}
+
 /// The cancel button on a request waiting in line.
 pub fn cancel_button(job_id: JobId) -> CreateActionRow {
     CreateActionRow::Buttons(vec![CreateButton::new(Action::Cancel(job_id).custom_id())

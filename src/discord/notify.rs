@@ -9,15 +9,15 @@ use std::sync::Arc;
 use poise::serenity_prelude as serenity;
 use serenity::{
     ChannelId, CreateAllowedMentions, CreateAttachment, CreateMessage, CreateThread, EditMessage,
-    MessageId,
+    GetMessages, MessageId,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::errors::{describe, discord_error};
 use crate::job::{clock, progress_bar, Job, Place};
 use crate::request::HumanBytes;
 use crate::store::Store;
-use super::buttons::{cancel_button, clip_buttons};
+use super::buttons::{cancel_button, clip_buttons, retry_button, Action};
 use crate::tracker::{ClipFile, LinkReason, Notifier, NotifyError, Posted, Progress, Version};
 
 /// Discord's limit on thread names.
@@ -168,6 +168,9 @@ impl DiscordNotifier {
         build: impl Fn() -> CreateMessage,
         files: Vec<CreateAttachment>,
     ) -> Result<Posted, NotifyError> {
+        if let Some(earlier) = self.already_posted(job).await {
+            return Ok(earlier);
+        }
         let place = self.place(job);
         let posted = |m: serenity::Message| Posted {
             message_id: m.id.get(),
@@ -192,6 +195,45 @@ impl DiscordNotifier {
                 _ => Err(send_error(e)),
             },
         }
+    }
+
+    /// A final message for this job already in recent history, found by the button that names
+    /// the job. Discord's nonce only dedupes for a few minutes; this catches a post whose record
+    /// was lost in a crash longer ago than that.
+    async fn already_posted(&self, job: &Job) -> Option<Posted> {
+        let marker = Action::Reroll(job.id).custom_id();
+        let place = self.place(job);
+        let mut channels = vec![place.channel_id];
+        if job.channel_id != place.channel_id {
+            channels.push(job.channel_id);
+        }
+        for channel in channels {
+            let recent = match ChannelId::new(channel)
+                .messages(&self.http, GetMessages::new().limit(50))
+                .await
+            {
+                Ok(m) => m,
+                Err(e) => {
+                    debug!(error = %describe(&e), "cannot read recent messages");
+                    continue;
+                }
+            };
+            let found = recent.into_iter().find(|m| {
+                m.author.bot
+                    && m.components.iter().flat_map(|r| &r.components).any(|c| {
+                        matches!(c, serenity::ActionRowComponent::Button(b)
+                            if matches!(&b.data, serenity::ButtonKind::NonLink { custom_id, .. } if *custom_id == marker))
+                    })
+            });
+            if let Some(m) = found {
+                info!(message_id = %m.id, "already posted; not posting again");
+                return Some(Posted {
+                    message_id: m.id.get(),
+                    channel_id: channel,
+                });
+            }
+        }
+        None
     }
 
     async fn edit(
@@ -448,6 +490,7 @@ impl Notifier for DiscordNotifier {
             CreateMessage::new()
                 .content(content.clone())
                 .allowed_mentions(mention_author(job))
+                .components(vec![retry_button(job.id)])
                 .nonce(nonce('x', job))
                 .enforce_nonce(true)
         };

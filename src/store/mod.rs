@@ -157,8 +157,7 @@ impl Store {
     /// [`Store::put_job`], then waits until it is on disk.
     pub async fn put_job_durable(&self, job: &Job) -> Result<()> {
         self.put_job(job)?;
-        self.db.flush_async().await?;
-        Ok(())
+        self.flush().await
     }
 
     pub fn job(&self, id: JobId) -> Result<Option<Job>> {
@@ -311,8 +310,18 @@ impl Store {
         Ok(serde_json::from_slice(&fetched.unwrap_or_default())?)
     }
 
+    /// Waits until every write so far is on disk.
+    ///
+    /// Not `sled::Db::flush_async`: in sled 0.34 that runs the flush on sled's own small IO pool,
+    /// and when its threads all wait in flushes while a transaction ([`Store::put_job`]) waits
+    /// for them, no thread is left to write the buffer the flushes wait for: every job hangs
+    /// (spacejam/sled#1308; the polling benchmark hit it with 1,000 jobs in flight). A blocking
+    /// flush on tokio's blocking pool leaves sled's pool free for that write.
     pub async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| sled::Error::ReportableBug(format!("the flush task failed: {e}")))??;
         Ok(())
     }
 

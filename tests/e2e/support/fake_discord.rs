@@ -433,6 +433,8 @@ pub(crate) struct Inner {
     pub max_upload: u64,
     pub ack_window: Duration,
     pub token_lifetime: Duration,
+    /// How long `enforce_nonce` returns the earlier message (Discord: "a few minutes").
+    pub nonce_window: Duration,
     pub gateway_allowed: bool,
     pub echo_events: bool,
     pub connections: HashMap<u64, Connection>,
@@ -484,6 +486,7 @@ impl Inner {
             max_upload: DEFAULT_MAX_UPLOAD_BYTES,
             ack_window: Duration::from_secs(3),
             token_lifetime: Duration::from_secs(15 * 60),
+            nonce_window: messages::NONCE_WINDOW,
             gateway_allowed: true,
             echo_events: true,
             connections: HashMap::new(),
@@ -827,6 +830,11 @@ impl FakeDiscord {
     }
 
     /// Sets how long interaction tokens stay valid for webhooks (default 15 minutes).
+    /// Shortens (or lengthens) how long a nonce is remembered, to stand for a long outage.
+    pub fn set_nonce_window(&self, window: Duration) {
+        self.lock().nonce_window = window;
+    }
+
     pub fn set_interaction_token_lifetime(&self, lifetime: Duration) {
         self.lock().token_lifetime = lifetime;
     }

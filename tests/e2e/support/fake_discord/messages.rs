@@ -296,7 +296,7 @@ pub(super) fn create_message(
         let earlier = inner
             .nonces
             .get(&(origin.author_id, n.clone()))
-            .filter(|(_, _, at)| at.elapsed() < NONCE_WINDOW)
+            .filter(|(_, _, at)| at.elapsed() < inner.nonce_window)
             .and_then(|(mid, ch, _)| inner.find_message(*ch, *mid))
             .cloned();
         if let Some(earlier) = earlier {
