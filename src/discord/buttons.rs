@@ -122,7 +122,13 @@ mod tests {
 
     #[test]
     fn foreign_or_malformed_custom_ids_are_ignored() {
-        for id in ["other:reroll:1", "omni:reroll", "omni:reroll:x", "omni:jump:1", "omni:reroll:1:2"] {
+        for id in [
+            "other:reroll:1",
+            "omni:reroll",
+            "omni:reroll:x",
+            "omni:jump:1",
+            "omni:reroll:1:2",
+        ] {
             assert_eq!(Action::parse(id), None, "{id}");
         }
     }

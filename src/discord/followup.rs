@@ -5,8 +5,8 @@
 
 use poise::serenity_prelude as serenity;
 use serenity::{
-    CreateActionRow, CreateInputText, CreateInteractionResponse,
-    CreateInteractionResponseMessage, CreateModal, InputTextStyle,
+    CreateActionRow, CreateInputText, CreateInteractionResponse, CreateInteractionResponseMessage,
+    CreateModal, InputTextStyle,
 };
 use tracing::{info, warn};
 
@@ -15,9 +15,7 @@ use super::errors::{describe, UserError, GENERIC_FAILURE};
 use super::jobs::{self, Origin};
 use super::{Data, Error};
 use crate::job::{ParentRef, NO_VIDEO_ID};
-use crate::request::{
-    Attachment, Draft, GenerationRequest, MediaKind, MAX_REFERENCES,
-};
+use crate::request::{Attachment, Draft, GenerationRequest, MediaKind, MAX_REFERENCES};
 
 /// Why a message in a conversation did not start a job (said to the user as a reply).
 const NOT_MEDIA: &str = "I can use images (as reference images) and one video (to edit it). Attach only those, and say in words what should change.";
@@ -253,7 +251,13 @@ pub async fn on_component(
                     origin.continues = job.continues;
                     let seed = rand::random::<u32>() as i64;
                     let request = job.request.with_seed(seed);
-                    start_for(data, origin, request, format!("🎲 Re-rolling with seed {seed}: watch this conversation.")).await
+                    start_for(
+                        data,
+                        origin,
+                        request,
+                        format!("🎲 Re-rolling with seed {seed}: watch this conversation."),
+                    )
+                    .await
                 }
                 _ => {
                     let aspect = job
@@ -262,7 +266,13 @@ pub async fn on_component(
                         .unwrap_or(crate::request::AspectRatio::Landscape)
                         .flipped();
                     let request = job.request.without_video_id().with_aspect_ratio(aspect);
-                    start_for(data, origin, request, format!("🔄 Making it {}: watch this conversation.", aspect.as_str())).await
+                    start_for(
+                        data,
+                        origin,
+                        request,
+                        format!("🔄 Making it {}: watch this conversation.", aspect.as_str()),
+                    )
+                    .await
                 }
             }
         }
@@ -327,7 +337,13 @@ pub async fn on_modal(
                 };
                 match GenerationRequest::validate(draft, &data.limits) {
                     Ok(request) => {
-                        start_for(data, origin, request, "✏️ Refining: watch this conversation.".to_owned()).await
+                        start_for(
+                            data,
+                            origin,
+                            request,
+                            "✏️ Refining: watch this conversation.".to_owned(),
+                        )
+                        .await
                     }
                     Err(e) => e.to_string(),
                 }
@@ -336,7 +352,8 @@ pub async fn on_modal(
         Action::AnimateSubmit(key) => {
             let images: Option<Vec<Attachment>> = data.store.get_meta(&animate_key(key))?;
             match images {
-                None => "That request expired; use **Animate with Omni** on the message again.".to_owned(),
+                None => "That request expired; use **Animate with Omni** on the message again."
+                    .to_owned(),
                 Some(images) => {
                     let mut images = images.into_iter();
                     let draft = Draft {

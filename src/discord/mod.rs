@@ -169,9 +169,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         http_client(&config),
         intents(config.discord.message_content_intent),
     )
-        .framework(framework)
-        .await
-        .context("cannot build the Discord client")?;
+    .framework(framework)
+    .await
+    .context("cannot build the Discord client")?;
     health.set_gateway_probe(health::gateway_probe(client.shard_manager.clone()));
 
     let shard_manager = client.shard_manager.clone();
@@ -193,7 +193,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(tracker) = tracker_cell.get() {
         let left = tracker.drain(Duration::from_secs(8)).await;
         if left > 0 {
-            warn!(left, "jobs still busy at exit; they resume at the next start");
+            warn!(
+                left,
+                "jobs still busy at exit; they resume at the next start"
+            );
         }
     }
     if let Err(e) = store.flush().await {

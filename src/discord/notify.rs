@@ -13,11 +13,11 @@ use serenity::{
 };
 use tracing::{debug, info, warn};
 
+use super::buttons::{cancel_button, clip_buttons, retry_button, Action};
 use super::errors::{describe, discord_error};
 use crate::job::{clock, progress_bar, Job, Place};
 use crate::request::HumanBytes;
 use crate::store::Store;
-use super::buttons::{cancel_button, clip_buttons, retry_button, Action};
 use crate::tracker::{ClipFile, LinkReason, Notifier, NotifyError, Posted, Progress, Version};
 
 /// Discord's limit on thread names.
@@ -365,7 +365,10 @@ impl Notifier for DiscordNotifier {
                 .content(NO_INTENT_TIP)
                 .nonce(nonce('i', job))
                 .enforce_nonce(true);
-            if let Err(e) = ChannelId::new(thread_id).send_message(&self.http, tip).await {
+            if let Err(e) = ChannelId::new(thread_id)
+                .send_message(&self.http, tip)
+                .await
+            {
                 warn!(error = %describe(&e), "cannot post the intent tip");
             }
         }

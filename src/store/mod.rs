@@ -429,10 +429,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
         assert_eq!(store.assign_label(7, 1, None).unwrap(), "v1");
-        assert_eq!(store.assign_label(7, 1, None).unwrap(), "v1", "stable on retry");
+        assert_eq!(
+            store.assign_label(7, 1, None).unwrap(),
+            "v1",
+            "stable on retry"
+        );
         assert_eq!(store.assign_label(7, 2, Some(1)).unwrap(), "v2");
         assert_eq!(store.assign_label(7, 3, Some(1)).unwrap(), "v1.1");
-        assert_eq!(store.assign_label(8, 4, None).unwrap(), "v1", "per conversation");
+        assert_eq!(
+            store.assign_label(8, 4, None).unwrap(),
+            "v1",
+            "per conversation"
+        );
     }
 
     #[test]

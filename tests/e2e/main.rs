@@ -4,5 +4,5 @@ mod fake_pixeldojo_selftest;
 mod faults;
 mod omni;
 mod ops;
-mod support;
 mod refine;
+mod support;

@@ -319,7 +319,11 @@ async fn in_a_dm_the_clip_is_posted_in_the_conversation() {
     assert!(world.discord.threads().is_empty());
     // The status message keeps saying what was asked for once it is done.
     let status = world.bot_message(discord::DM_CHANNEL_ID, "Done").await;
-    assert!(status.content.contains("a paper boat"), "{}", status.content);
+    assert!(
+        status.content.contains("a paper boat"),
+        "{}",
+        status.content
+    );
     assert!(!world
         .discord
         .messages_in(discord::DM_CHANNEL_ID)

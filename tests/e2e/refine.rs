@@ -40,7 +40,11 @@ fn video_id(world: &World, n: usize) -> String {
 async fn click(world: &World, channel: u64, message: u64, custom_id: &str) -> Value {
     let (id, payload) = world
         .discord
-        .button_click(message, custom_id, Ctx::guild(discord::USER_ID).in_channel(channel))
+        .button_click(
+            message,
+            custom_id,
+            Ctx::guild(discord::USER_ID).in_channel(channel),
+        )
         .expect("the message exists");
     world.discord.dispatch("INTERACTION_CREATE", payload).await;
     world.response_to(id).await
@@ -85,7 +89,11 @@ async fn a_reply_to_v1_after_v2_exists_branches_from_v1() {
     reply(&world, thread, v1.id, "in the rain instead", vec![]).await;
     assert!(world.pixeldojo.wait_for_submissions(3, WAIT).await);
     let third = &world.pixeldojo.submissions()[2];
-    assert_eq!(third["video_id"], json!(video_id(&world, 0)), "from v1, not v2");
+    assert_eq!(
+        third["video_id"],
+        json!(video_id(&world, 0)),
+        "from v1, not v2"
+    );
     world.bot_message(thread, "**v1.1** (from v1)").await;
 }
 
@@ -96,7 +104,14 @@ async fn an_image_attached_to_a_reply_becomes_a_reference_and_other_files_are_ex
     let image = world
         .discord
         .add_attachment("costume.png", "image/png", vec![1, 2, 3]);
-    reply(&world, thread, v1.id, "wearing this costume", vec![image.clone()]).await;
+    reply(
+        &world,
+        thread,
+        v1.id,
+        "wearing this costume",
+        vec![image.clone()],
+    )
+    .await;
     assert!(world.pixeldojo.wait_for_submissions(2, WAIT).await);
     let second = &world.pixeldojo.submissions()[1];
     assert_eq!(second["reference_images"], json!([image["url"]]));
@@ -118,7 +133,14 @@ async fn a_video_attached_to_a_reply_starts_an_edit_of_that_video() {
     let video = world
         .discord
         .add_attachment("mine.mp4", "video/mp4", vec![0; 32]);
-    reply(&world, thread, v1.id, "make it look like film", vec![video.clone()]).await;
+    reply(
+        &world,
+        thread,
+        v1.id,
+        "make it look like film",
+        vec![video.clone()],
+    )
+    .await;
     assert!(world.pixeldojo.wait_for_submissions(2, WAIT).await);
     assert_eq!(
         world.pixeldojo.submissions()[1],
@@ -148,12 +170,20 @@ async fn a_reply_while_the_clip_is_rendering_is_queued_and_then_continues_it() {
 async fn bot_messages_and_messages_outside_the_bots_threads_do_nothing() {
     let world = World::start().await;
     let (thread, _) = first_clip(&world, "a fox").await;
-    let mut from_bot = world
-        .discord
-        .user_message(thread, discord::OTHER_USER_ID, "another bot talking", vec![]);
+    let mut from_bot = world.discord.user_message(
+        thread,
+        discord::OTHER_USER_ID,
+        "another bot talking",
+        vec![],
+    );
     from_bot["author"]["bot"] = json!(true);
     world.discord.dispatch("MESSAGE_CREATE", from_bot).await;
-    say(&world, discord::TEXT_CHANNEL_ID, "just chatting in the channel").await;
+    say(
+        &world,
+        discord::TEXT_CHANNEL_ID,
+        "just chatting in the channel",
+    )
+    .await;
     let foreign = world.discord.add_text_channel("elsewhere");
     say(&world, foreign, "hello").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -169,7 +199,9 @@ async fn a_reply_to_a_clip_without_a_video_id_is_explained_and_not_sent() {
     }]);
     let (thread, v1) = first_clip(&world, "a comet").await;
     assert!(
-        !custom_ids(&v1).iter().any(|id| id.starts_with("omni:refine:")),
+        !custom_ids(&v1)
+            .iter()
+            .any(|id| id.starts_with("omni:refine:")),
         "no Refine button on a clip that can't be continued"
     );
     reply(&world, thread, v1.id, "make it bigger", vec![]).await;
@@ -205,8 +237,17 @@ async fn without_the_message_content_intent_only_mentions_and_replies_are_unders
     world.bot_message(thread, "reply").await; // the tip on how to talk to the bot
     say(&world, thread, "brighter").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(world.pixeldojo.submissions().len(), 1, "content arrives empty");
-    say(&world, thread, &format!("<@{}> brighter", discord::BOT_USER_ID)).await;
+    assert_eq!(
+        world.pixeldojo.submissions().len(),
+        1,
+        "content arrives empty"
+    );
+    say(
+        &world,
+        thread,
+        &format!("<@{}> brighter", discord::BOT_USER_ID),
+    )
+    .await;
     assert!(world.pixeldojo.wait_for_submissions(2, WAIT).await);
     assert_eq!(world.pixeldojo.submissions()[1]["prompt"], "brighter");
     reply(&world, thread, v1.id, "warmer light", vec![]).await;
@@ -275,7 +316,10 @@ async fn a_queued_request_can_be_cancelled_and_its_button_goes_away_once_it_star
     let queued = world.bot_message(thread, "Queued").await;
     let cancel = button(&queued, "cancel");
     let ack = click(&world, thread, queued.id, &cancel).await;
-    assert!(ack["data"]["content"].as_str().unwrap().contains("Cancelled"));
+    assert!(ack["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Cancelled"));
     world.bot_message(thread, "you cancelled").await;
     world.bot_message(thread, "**v1**").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -287,7 +331,11 @@ async fn a_queued_request_can_be_cancelled_and_its_button_goes_away_once_it_star
         .into_iter()
         .filter(|m| m.author_id == discord::BOT_USER_ID)
         .filter(|m| m.id != queued.id)
-        .all(|m| !custom_ids(&m).iter().any(|id| id.starts_with("omni:cancel:")));
+        .all(|m| {
+            !custom_ids(&m)
+                .iter()
+                .any(|id| id.starts_with("omni:cancel:"))
+        });
     assert!(progress);
 }
 
@@ -305,7 +353,11 @@ async fn animate_with_omni_uses_the_first_image_as_start_frame_and_the_rest_as_r
     let message_id: u64 = posted["id"].as_str().unwrap().parse().unwrap();
     let (id, payload) = world
         .discord
-        .message_command("Animate with Omni", message_id, Ctx::guild(discord::USER_ID))
+        .message_command(
+            "Animate with Omni",
+            message_id,
+            Ctx::guild(discord::USER_ID),
+        )
         .unwrap();
     world.discord.dispatch("INTERACTION_CREATE", payload).await;
     let modal = world.response_to(id).await;
@@ -334,7 +386,14 @@ async fn omni_in_a_dm_keeps_refinements_in_the_conversation() {
         .omni_as(json!({"prompt": "a paper plane"}), vec![], Ctx::dm())
         .await;
     let v1 = world.bot_message(discord::DM_CHANNEL_ID, "**v1**").await;
-    reply(&world, discord::DM_CHANNEL_ID, v1.id, "through clouds", vec![]).await;
+    reply(
+        &world,
+        discord::DM_CHANNEL_ID,
+        v1.id,
+        "through clouds",
+        vec![],
+    )
+    .await;
     assert!(world.pixeldojo.wait_for_submissions(2, WAIT).await);
     assert_eq!(
         world.pixeldojo.submissions()[1]["video_id"],
@@ -379,6 +438,10 @@ async fn cancelling_a_queued_request_releases_what_it_reserved() {
     world.bot_message(thread, "**v1**").await;
     // The cancelled request's reservation was released: a second clip fits in the cap of 2.
     say(&world, thread, "at dusk").await;
-    assert!(world.pixeldojo.wait_for_submissions(2, WAIT).await, "{}", world.logs());
+    assert!(
+        world.pixeldojo.wait_for_submissions(2, WAIT).await,
+        "{}",
+        world.logs()
+    );
     assert_eq!(world.pixeldojo.submissions()[1]["prompt"], "at dusk");
 }
