@@ -715,11 +715,13 @@ impl<N: Notifier> Tracker<N> {
         match self.inner.store.render_stats(&request.kind_key()) {
             Ok(Some(stats)) if stats.samples > 0 => RenderModel {
                 mean_ms: stats.mean_ms,
-                // Few samples: keep the prior's spread; more: a third of the mean.
+                // Few samples say little about the spread: keep the prior's. Then the learned
+                // spread, never under a tenth of the mean (each sample is only known to within
+                // the gap between two polls).
                 sd_ms: if stats.samples < 3 {
                     prior.sd_ms.max(stats.mean_ms * 0.5)
                 } else {
-                    (stats.mean_ms / 3.0).max(500.0)
+                    stats.sd_ms().max(stats.mean_ms * 0.1).max(500.0)
                 },
             },
             _ => prior,

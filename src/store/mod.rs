@@ -96,6 +96,16 @@ impl ThreadInfo {
 pub struct RenderStats {
     pub mean_ms: f64,
     pub samples: u64,
+    /// Exponentially weighted variance (ms²): how much this kind's renders vary.
+    #[serde(default)]
+    pub var_ms2: f64,
+}
+
+impl RenderStats {
+    /// The spread of this kind's render times.
+    pub fn sd_ms(&self) -> f64 {
+        self.var_ms2.max(0.0).sqrt()
+    }
 }
 
 #[derive(Clone)]
@@ -295,13 +305,16 @@ impl Store {
                 None => RenderStats {
                     mean_ms: render_ms,
                     samples: 1,
+                    var_ms2: 0.0,
                 },
                 Some(s) => {
                     // Weight recent jobs more once there are a few samples (vendor speed drifts).
                     let weight = 1.0 / ((s.samples + 1).min(20) as f64);
+                    let delta = render_ms - s.mean_ms;
                     RenderStats {
-                        mean_ms: s.mean_ms + (render_ms - s.mean_ms) * weight,
+                        mean_ms: s.mean_ms + delta * weight,
                         samples: s.samples + 1,
+                        var_ms2: (1.0 - weight) * (s.var_ms2 + weight * delta * delta),
                     }
                 }
             };
@@ -471,6 +484,12 @@ mod tests {
         let s = store.record_render_time("t2v-8s", 200.0).unwrap();
         assert_eq!(s.samples, 2);
         assert!((s.mean_ms - 150.0).abs() < 1e-9);
+        // Two samples 100 apart: a spread of 50 (the weighted variance of the pair).
+        assert!((s.sd_ms() - 50.0).abs() < 1e-9, "{}", s.sd_ms());
+        for _ in 0..30 {
+            store.record_render_time("steady", 1000.0).unwrap();
+        }
+        assert_eq!(store.render_stats("steady").unwrap().unwrap().sd_ms(), 0.0);
         assert!(store.render_stats("other").unwrap().is_none());
     }
 

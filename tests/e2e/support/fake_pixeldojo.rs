@@ -168,8 +168,12 @@ struct Shared {
     submitted: Notify,
 }
 
+/// How long the fake renders a job, from its request body (see [`FakePixelDojo::set_render_model`]).
+pub type RenderModel = Arc<dyn Fn(&Value) -> Duration + Send + Sync>;
+
 struct FakeState {
     render_time: Duration,
+    render_model: Option<RenderModel>,
     scripts: VecDeque<JobScript>,
     faults: HashMap<Endpoint, VecDeque<(Fault, usize)>>,
     rate_limit: Option<u32>,
@@ -291,6 +295,7 @@ impl FakePixelDojo {
             origin: format!("http://{addr}"),
             state: Mutex::new(FakeState {
                 render_time: DEFAULT_RENDER_TIME,
+                render_model: None,
                 scripts: VecDeque::new(),
                 faults: HashMap::new(),
                 rate_limit: None,
@@ -331,6 +336,12 @@ impl FakePixelDojo {
     /// Render time of jobs submitted from now on without a script (default 1 s).
     pub fn set_render_time(&self, d: Duration) {
         self.lock().render_time = d;
+    }
+
+    /// Render time as a function of the request body (e.g. longer clips take longer), used
+    /// for every job whose script does not set one; `None` goes back to the fixed time.
+    pub fn set_render_model(&self, model: Option<RenderModel>) {
+        self.lock().render_model = model;
     }
 
     /// Per-job overrides, consumed one per accepted job, in order, after any queued earlier.
@@ -663,7 +674,12 @@ fn accept_run(
         );
     }
     let script = state.scripts.pop_front().unwrap_or_default();
-    let render_time = script.render_time.unwrap_or(state.render_time);
+    let render_time = script
+        .render_time
+        .unwrap_or_else(|| match &state.render_model {
+            Some(model) => model(&body),
+            None => state.render_time,
+        });
     let id = format!("job_{}", random_id());
     let completes_at = now + render_time;
     let video_id = (script.outcome == Outcome::Complete
