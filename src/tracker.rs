@@ -59,8 +59,25 @@ pub enum Progress {
 
 #[derive(Debug, Clone)]
 pub enum ClipFile {
-    Upload { data: Bytes, filename: String },
-    Link { url: String, why: LinkReason },
+    /// The file itself; `url` is PixelDojo's temporary link to it, for when uploading fails.
+    Upload {
+        data: Bytes,
+        filename: String,
+        url: String,
+    },
+    Link {
+        url: String,
+        why: LinkReason,
+    },
+}
+
+impl ClipFile {
+    /// PixelDojo's temporary link to the clip.
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Upload { url, .. } | Self::Link { url, .. } => url,
+        }
+    }
 }
 
 /// Where a final message landed (a thread, or its parent channel when the thread was gone).
@@ -85,6 +102,8 @@ pub struct Version {
 pub enum LinkReason {
     TooLarge,
     DownloadFailed,
+    /// The bot may post but not attach files there.
+    NoAttachPermission,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +111,9 @@ pub enum NotifyError {
     /// Discord refused the upload as too large (413 / 40005).
     #[error("the file is larger than Discord accepts here")]
     TooLarge,
+    /// The bot lacks a permission where it posts (403 / 50013 or 50001).
+    #[error("the bot is missing a permission there")]
+    MissingPermission,
     #[error("{0}")]
     Other(String),
 }
@@ -913,6 +935,7 @@ impl<N: Notifier> Tracker<N> {
                     clip = Some(ClipFile::Upload {
                         data,
                         filename: filename.clone(),
+                        url: video_url.clone(),
                     });
                     break;
                 }

@@ -80,13 +80,20 @@ fn other(e: serenity::Error) -> NotifyError {
     NotifyError::Other(describe(&e))
 }
 
-/// A failed post of a final message: too large (the caller falls back to a link) or other.
+/// A failed post of a final message: too large (the caller falls back to a link), a missing
+/// permission (the caller posts what it can, or privately), or other.
 fn send_error(e: serenity::Error) -> NotifyError {
     match discord_error(&e) {
         Some((413, _)) | Some((_, CODE_TOO_LARGE)) => {
             metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "too_large")
                 .increment(1);
             NotifyError::TooLarge
+        }
+        Some((_, CODE_MISSING_PERMISSIONS | CODE_MISSING_ACCESS)) => {
+            metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "missing_permission")
+                .increment(1);
+            warn!(error = %describe(&e), "missing a permission to post");
+            NotifyError::MissingPermission
         }
         _ => other(e),
     }
@@ -438,53 +445,34 @@ impl Notifier for DiscordNotifier {
         clip: &ClipFile,
         version: &Version,
     ) -> Result<Posted, NotifyError> {
-        let lineage = match &version.parent_label {
-            Some(parent) => format!("**{}** (from {parent})", version.label),
-            None => format!("**{}**", version.label),
-        };
-        let (content, files) = match clip {
-            ClipFile::Upload { data, filename } => (
-                format!(
-                    "✅ {lineage} · <@{}>, here's your clip!\n{}",
-                    job.user_id,
-                    quoted_prompt(job)
-                ),
-                vec![CreateAttachment::bytes(data.to_vec(), filename.clone())],
-            ),
-            ClipFile::Link { url, why } => {
-                let reason = match why {
-                    LinkReason::TooLarge => format!(
-                        "it's larger than the {} Discord accepts here",
-                        HumanBytes(job.attachment_size_limit)
-                    ),
-                    LinkReason::DownloadFailed => "I couldn't download it to upload it".to_owned(),
+        let posted = match self.post_clip(job, clip, version).await {
+            Err(NotifyError::MissingPermission) => {
+                // May post but not attach: the link, naming the permission. May not post at
+                // all: the clip goes to the user privately.
+                let link = ClipFile::Link {
+                    url: clip.url().to_owned(),
+                    why: LinkReason::NoAttachPermission,
                 };
-                (
-                    format!(
-                        "✅ {lineage} · <@{}>, your clip is ready, but {reason}, so here is the link: {url}\n⚠️ The link is temporary (about a day): download it soon.\n{}",
-                        job.user_id,
-                        quoted_prompt(job)
-                    ),
-                    Vec::new(),
-                )
+                let as_link = match clip {
+                    ClipFile::Upload { .. } => self.post_clip(job, &link, version).await,
+                    ClipFile::Link { .. } => Err(NotifyError::MissingPermission),
+                };
+                match as_link {
+                    Err(NotifyError::MissingPermission) => {
+                        let text = format!(
+                            "{}\n{}",
+                            self.clip_text(job, &link, version),
+                            self.cannot_post(job)
+                        );
+                        self.post_privately(job, text, clip_row(job, version)).await
+                    }
+                    other => other,
+                }
             }
-        };
-        let content = truncate(&content, CONTENT_MAX);
-        let aspect = job
-            .request
-            .aspect_ratio()
-            .unwrap_or(crate::request::AspectRatio::Landscape);
-        let build = || {
-            CreateMessage::new()
-                .content(content.clone())
-                .allowed_mentions(mention_author(job))
-                .components(vec![clip_buttons(job.id, aspect, version.can_continue)])
-                .nonce(nonce('d', job))
-                .enforce_nonce(true)
-        };
-        let id = self.post_final(job, build, files).await?;
+            other => other,
+        }?;
         self.close_progress(job, "✅ Done.").await;
-        Ok(id)
+        Ok(posted)
     }
 
     async fn fail(&self, job: &Job, reason: &str) -> Result<Posted, NotifyError> {
@@ -497,10 +485,132 @@ impl Notifier for DiscordNotifier {
                 .nonce(nonce('x', job))
                 .enforce_nonce(true)
         };
-        let id = self.post_final(job, build, Vec::new()).await?;
+        let posted = match self.post_final(job, build, Vec::new()).await {
+            Err(NotifyError::MissingPermission) => {
+                let text = format!(
+                    "❌ About **{}**: {reason}\n{}",
+                    truncate(job.request.prompt(), 200),
+                    self.cannot_post(job)
+                );
+                self.post_privately(job, text, retry_button(job.id)).await
+            }
+            other => other,
+        }?;
         self.close_progress(job, "❌ No clip this time (see below).")
             .await;
-        Ok(id)
+        Ok(posted)
+    }
+}
+
+/// The buttons under a clip.
+fn clip_row(job: &Job, version: &Version) -> serenity::CreateActionRow {
+    let aspect = job
+        .request
+        .aspect_ratio()
+        .unwrap_or(crate::request::AspectRatio::Landscape);
+    clip_buttons(job.id, aspect, version.can_continue)
+}
+
+impl DiscordNotifier {
+    /// The text of a clip message.
+    fn clip_text(&self, job: &Job, clip: &ClipFile, version: &Version) -> String {
+        let lineage = match &version.parent_label {
+            Some(parent) => format!("**{}** (from {parent})", version.label),
+            None => format!("**{}**", version.label),
+        };
+        let text = match clip {
+            ClipFile::Upload { .. } => format!(
+                "✅ {lineage} · <@{}>, here's your clip!\n{}",
+                job.user_id,
+                quoted_prompt(job)
+            ),
+            ClipFile::Link { url, why } => {
+                let reason = match why {
+                    LinkReason::TooLarge => format!(
+                        "it's larger than the {} Discord accepts here",
+                        HumanBytes(job.attachment_size_limit)
+                    ),
+                    LinkReason::DownloadFailed => "I couldn't download it to upload it".to_owned(),
+                    LinkReason::NoAttachPermission => {
+                        "I'm missing the **Attach Files** permission here (a server admin can grant it)"
+                            .to_owned()
+                    }
+                };
+                format!(
+                    "✅ {lineage} · <@{}>, your clip is ready, but {reason}, so here is the link: {url}\n⚠️ The link is temporary (about a day): download it soon.\n{}",
+                    job.user_id,
+                    quoted_prompt(job)
+                )
+            }
+        };
+        truncate(&text, CONTENT_MAX)
+    }
+
+    /// Posts a clip in the job's conversation (uploading it, or its link).
+    async fn post_clip(
+        &self,
+        job: &Job,
+        clip: &ClipFile,
+        version: &Version,
+    ) -> Result<Posted, NotifyError> {
+        let content = self.clip_text(job, clip, version);
+        let files = match clip {
+            ClipFile::Upload { data, filename, .. } => {
+                vec![CreateAttachment::bytes(data.to_vec(), filename.clone())]
+            }
+            ClipFile::Link { .. } => Vec::new(),
+        };
+        let build = || {
+            CreateMessage::new()
+                .content(content.clone())
+                .allowed_mentions(mention_author(job))
+                .components(vec![clip_row(job, version)])
+                .nonce(nonce('d', job))
+                .enforce_nonce(true)
+        };
+        self.post_final(job, build, files).await
+    }
+
+    /// Why the user is reading this in a DM: the permission the bot lacks, by name.
+    fn cannot_post(&self, job: &Job) -> String {
+        let place = self.place(job);
+        let permission = if place.in_thread {
+            "Send Messages in Threads"
+        } else {
+            "Send Messages"
+        };
+        format!(
+            "ℹ️ I couldn't post this in <#{}>: I'm missing the **{permission}** permission there. A server admin can grant it.",
+            place.channel_id
+        )
+    }
+
+    /// Sends a final message to the user directly, when the channel refuses the bot.
+    async fn post_privately(
+        &self,
+        job: &Job,
+        text: String,
+        row: serenity::CreateActionRow,
+    ) -> Result<Posted, NotifyError> {
+        let dm = serenity::UserId::new(job.user_id)
+            .create_dm_channel(&self.http)
+            .await
+            .map_err(send_error)?;
+        let message = CreateMessage::new()
+            .content(truncate(&text, CONTENT_MAX))
+            .components(vec![row])
+            .nonce(nonce('m', job))
+            .enforce_nonce(true);
+        let m = dm
+            .id
+            .send_message(&self.http, message)
+            .await
+            .map_err(send_error)?;
+        info!(channel = %job.channel_id, "posted privately: the channel refuses the bot");
+        Ok(Posted {
+            message_id: m.id.get(),
+            channel_id: m.channel_id.get(),
+        })
     }
 }
 

@@ -615,3 +615,60 @@ async fn a_clip_whose_thread_was_archived_is_posted_in_the_parent_channel() {
     assert_eq!(world.clips_in(discord::TEXT_CHANNEL_ID).len(), 1);
     assert!(world.clips_in(thread).is_empty());
 }
+
+#[tokio::test]
+async fn without_attach_files_the_clip_is_posted_as_a_link_that_names_the_permission() {
+    let world = World::start().await;
+    world.pixeldojo.set_render_time(Duration::from_secs(2));
+    world.omni(json!({"prompt": "a kite festival"})).await;
+    let thread = world.thread(0).await;
+    world.bot_message(thread, "Rendering").await;
+    world
+        .discord
+        .deny_permission(thread, discord::perms::ATTACH_FILES);
+    let msg = world.bot_message(thread, "Attach Files").await;
+    assert!(msg.attachments.is_empty());
+    let job = &world.pixeldojo.jobs()[0];
+    assert!(msg.content.contains(&job.id), "the link: {}", msg.content);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        world
+            .discord
+            .messages_in(thread)
+            .iter()
+            .filter(|m| m.content.contains("Attach Files"))
+            .count(),
+        1,
+        "reported once"
+    );
+}
+
+#[tokio::test]
+async fn a_thread_the_bot_may_not_post_in_gets_the_clip_to_the_user_privately() {
+    let world = World::start().await;
+    world.pixeldojo.set_render_time(Duration::from_secs(2));
+    world.omni(json!({"prompt": "a hot air balloon"})).await;
+    let thread = world.thread(0).await;
+    world.bot_message(thread, "Rendering").await;
+    world
+        .discord
+        .deny_permission(thread, discord::perms::SEND_MESSAGES_IN_THREADS);
+    let dm = world
+        .bot_message(discord::DM_CHANNEL_ID, "Send Messages in Threads")
+        .await;
+    assert!(dm.content.contains("**v1**"), "{}", dm.content);
+    assert!(dm.content.contains(&world.pixeldojo.jobs()[0].id));
+    assert!(world.clips_in(thread).is_empty());
+    // The clip is recorded where it landed, so a reply to it there continues it.
+    assert!(world.wait_log(WAIT, |l| l.contains("delivered")).await);
+    let reply = world.discord.user_reply(
+        discord::DM_CHANNEL_ID,
+        discord::USER_ID,
+        "slower",
+        dm.id,
+        true,
+        vec![],
+    );
+    world.discord.dispatch("MESSAGE_CREATE", reply).await;
+    assert!(world.pixeldojo.wait_for_submissions(2, WAIT).await);
+}

@@ -13,6 +13,8 @@ async fn first_clip(world: &World, prompt: &str) -> (u64, StoredMessage) {
     world.omni(json!({"prompt": prompt, "duration": 5})).await;
     let thread = world.thread(0).await;
     let clip = world.bot_message(thread, "**v1**").await;
+    // The clip is recorded just after it is posted; a reply is understood from then on.
+    assert!(world.wait_log(WAIT, |l| l.contains("delivered")).await);
     (thread, clip)
 }
 
@@ -151,12 +153,14 @@ async fn a_video_attached_to_a_reply_starts_an_edit_of_that_video() {
 #[tokio::test]
 async fn a_reply_while_the_clip_is_rendering_is_queued_and_then_continues_it() {
     let world = World::start().await;
-    world.pixeldojo.set_render_time(Duration::from_secs(3));
+    world.pixeldojo.set_render_time(Duration::from_secs(10));
     world.omni(json!({"prompt": "a slow tide"})).await;
     let thread = world.thread(0).await;
     say(&world, thread, "add seagulls").await;
     world.bot_message(thread, "Queued").await;
     assert_eq!(world.pixeldojo.submissions().len(), 1, "waits for v1");
+    // v1 was submitted with a long render, so the reply had to wait; later clips are quick.
+    world.pixeldojo.set_render_time(Duration::from_secs(1));
     world.bot_message(thread, "**v1**").await;
     assert!(world.pixeldojo.wait_for_submissions(2, WAIT).await);
     assert_eq!(
@@ -309,11 +313,13 @@ async fn the_buttons_on_a_clip_reroll_flip_and_refine_also_after_a_restart() {
 #[tokio::test]
 async fn a_queued_request_can_be_cancelled_and_its_button_goes_away_once_it_starts() {
     let world = World::start().await;
-    world.pixeldojo.set_render_time(Duration::from_secs(4));
+    world.pixeldojo.set_render_time(Duration::from_secs(10));
     world.omni(json!({"prompt": "a volcano"})).await;
     let thread = world.thread(0).await;
     say(&world, thread, "erupting").await;
     let queued = world.bot_message(thread, "Queued").await;
+    // v1 was submitted with a long render, so the reply had to wait; later clips are quick.
+    world.pixeldojo.set_render_time(Duration::from_secs(1));
     let cancel = button(&queued, "cancel");
     let ack = click(&world, thread, queued.id, &cancel).await;
     assert!(ack["data"]["content"]
@@ -386,6 +392,7 @@ async fn omni_in_a_dm_keeps_refinements_in_the_conversation() {
         .omni_as(json!({"prompt": "a paper plane"}), vec![], Ctx::dm())
         .await;
     let v1 = world.bot_message(discord::DM_CHANNEL_ID, "**v1**").await;
+    assert!(world.wait_log(WAIT, |l| l.contains("delivered")).await);
     reply(
         &world,
         discord::DM_CHANNEL_ID,
@@ -428,11 +435,13 @@ async fn cancelling_a_queued_request_releases_what_it_reserved() {
         ..Settings::default()
     })
     .await;
-    world.pixeldojo.set_render_time(Duration::from_secs(3));
+    world.pixeldojo.set_render_time(Duration::from_secs(10));
     world.omni(json!({"prompt": "a canyon"})).await;
     let thread = world.thread(0).await;
     say(&world, thread, "at dawn").await;
     let queued = world.bot_message(thread, "Queued").await;
+    // v1 was submitted with a long render, so the reply had to wait; later clips are quick.
+    world.pixeldojo.set_render_time(Duration::from_secs(1));
     click(&world, thread, queued.id, &button(&queued, "cancel")).await;
     world.bot_message(thread, "you cancelled").await;
     world.bot_message(thread, "**v1**").await;

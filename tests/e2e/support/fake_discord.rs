@@ -435,6 +435,8 @@ pub(crate) struct Inner {
     pub token_lifetime: Duration,
     /// How long `enforce_nonce` returns the earlier message (Discord: "a few minutes").
     pub nonce_window: Duration,
+    /// Permission bits the bot lacks, per channel (see [`FakeDiscord::deny_permission`]).
+    pub denied: HashMap<u64, u64>,
     pub gateway_allowed: bool,
     pub echo_events: bool,
     pub connections: HashMap<u64, Connection>,
@@ -487,6 +489,7 @@ impl Inner {
             ack_window: Duration::from_secs(3),
             token_lifetime: Duration::from_secs(15 * 60),
             nonce_window: messages::NONCE_WINDOW,
+            denied: HashMap::new(),
             gateway_allowed: true,
             echo_events: true,
             connections: HashMap::new(),
@@ -830,6 +833,12 @@ impl FakeDiscord {
     }
 
     /// Sets how long interaction tokens stay valid for webhooks (default 15 minutes).
+    /// Takes a permission (a [`perms`] bit) from the bot in one channel or thread: posting
+    /// there answers 403 Missing Permissions (50013) as Discord does.
+    pub fn deny_permission(&self, channel_id: u64, permission: u64) {
+        *self.lock().denied.entry(channel_id).or_default() |= permission;
+    }
+
     /// Shortens (or lengthens) how long a nonce is remembered, to stand for a long outage.
     pub fn set_nonce_window(&self, window: Duration) {
         self.lock().nonce_window = window;

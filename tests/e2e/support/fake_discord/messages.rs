@@ -153,6 +153,19 @@ pub(super) fn validate_message_body(body: &Value) -> Result<(), ApiError> {
 }
 
 /// 30015 for more than 10 files, 413 40005 for a file over the upload limit.
+/// The bot's permissions in a channel, as set with [`super::FakeDiscord::deny_permission`]:
+/// posting needs Send Messages (Send Messages in Threads in a thread), files need Attach Files.
+fn check_permissions(inner: &Inner, channel_id: u64, files: &[Part]) -> Result<(), ApiError> {
+    let denied = |p: u64| inner.denied.get(&channel_id).is_some_and(|d| d & p != 0);
+    if denied(super::perms::SEND_MESSAGES) || denied(super::perms::SEND_MESSAGES_IN_THREADS) {
+        return Err(ApiError::missing_permissions());
+    }
+    if !files.is_empty() && denied(super::perms::ATTACH_FILES) {
+        return Err(ApiError::missing_permissions());
+    }
+    Ok(())
+}
+
 pub(super) fn check_files(inner: &Inner, files: &[Part]) -> Result<(), ApiError> {
     if files.len() > 10 {
         return Err(ApiError::new(
@@ -289,6 +302,10 @@ pub(super) fn create_message(
     origin: Origin,
 ) -> Result<StoredMessage, ApiError> {
     validate_message_body(body)?;
+    if !origin.webhook {
+        // Interaction responses and follow-ups need no channel permissions.
+        check_permissions(inner, channel_id, files)?;
+    }
     check_files(inner, files)?;
     let enforce_nonce = body["enforce_nonce"].as_bool().unwrap_or(false);
     let nonce = nonce_key(&body["nonce"]);
