@@ -487,9 +487,10 @@ async fn sigterm_exits_cleanly_and_the_job_in_flight_is_delivered_once_at_the_ne
     assert_eq!(world.pixeldojo.submissions().len(), 1, "never resubmitted");
 }
 
-#[tokio::test]
-async fn sigterm_while_a_submit_waits_out_a_429_keeps_the_job_and_submits_it_at_the_next_start() {
-    let mut world = World::start().await;
+/// A job whose submit was refused with a 30-second Retry-After and is waiting it out; returns
+/// the world and the job's thread.
+async fn a_submit_waiting_out_a_429() -> (World, u64) {
+    let world = World::start().await;
     world.pixeldojo.inject(
         Endpoint::Submit,
         Fault::Status {
@@ -508,6 +509,12 @@ async fn sigterm_while_a_submit_waits_out_a_429_keeps_the_job_and_submits_it_at_
         "{}",
         world.logs()
     );
+    (world, thread)
+}
+
+#[tokio::test]
+async fn sigterm_while_a_submit_waits_out_a_429_keeps_the_job_and_submits_it_at_the_next_start() {
+    let (mut world, thread) = a_submit_waiting_out_a_429().await;
 
     let asked = Instant::now();
     let status = world.terminate().await;
@@ -533,25 +540,7 @@ async fn sigterm_while_a_submit_waits_out_a_429_keeps_the_job_and_submits_it_at_
 
 #[tokio::test]
 async fn a_kill_while_a_submit_waits_out_a_429_is_not_taken_for_an_uncertain_submit() {
-    let mut world = World::start().await;
-    world.pixeldojo.inject(
-        Endpoint::Submit,
-        Fault::Status {
-            status: 429,
-            code: "rate_limited",
-            retry_after: Some(30),
-        },
-        1,
-    );
-    world.omni(json!({"prompt": "a mill pond"})).await;
-    let thread = world.thread(0).await;
-    assert!(
-        world
-            .wait_log(WAIT, |log| log.contains("submit rate limited"))
-            .await,
-        "{}",
-        world.logs()
-    );
+    let (mut world, thread) = a_submit_waiting_out_a_429().await;
     // kill -9 while the job waits for its next slot: nothing was sent, so it must be sent
     // at the next start rather than reported as uncertain.
     world.kill().await;
