@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::support::fake_discord::{self as discord, Ctx};
 use crate::support::fake_pixeldojo::{self as pixeldojo, Endpoint, Fault, JobScript, Outcome};
-use crate::support::world::{bot_command, Settings, World, WAIT};
+use crate::support::world::{Settings, World, WAIT};
 
 fn option_names(command: &Value) -> Vec<String> {
     command["options"]
@@ -394,13 +394,7 @@ async fn a_config_with_a_typo_stops_start_up_with_status_2_naming_the_key() {
         ..Settings::default()
     })
     .await;
-    std::fs::write(world.config_path(), world.config_text()).unwrap();
-    let out = bot_command()
-        .arg("--config")
-        .arg(world.config_path())
-        .output()
-        .await
-        .unwrap();
+    let out = world.run_once(&world.config_text(), &[]).await;
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("tokn"), "{stderr}");
@@ -414,13 +408,7 @@ async fn a_missing_token_stops_start_up_with_status_2() {
     let text = world
         .config_text()
         .replace(&format!("token = \"{}\"", discord::TOKEN), "");
-    std::fs::write(world.config_path(), text).unwrap();
-    let out = bot_command()
-        .arg("--config")
-        .arg(world.config_path())
-        .output()
-        .await
-        .unwrap();
+    let out = world.run_once(&text, &[]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("discord.token"));
 }

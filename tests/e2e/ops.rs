@@ -34,14 +34,7 @@ fn metrics_settings(port: u16) -> Settings {
 
 /// Runs `omni-bot <args> --config <world's config>` to completion.
 async fn run_subcommand(world: &World, config: &str, args: &[&str]) -> Output {
-    std::fs::write(world.config_path(), config).unwrap();
-    bot_command()
-        .args(args)
-        .arg("--config")
-        .arg(world.config_path())
-        .output()
-        .await
-        .unwrap()
+    world.run_once(config, args).await
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -108,47 +101,49 @@ async fn check_passes_every_line_against_the_fakes_with_a_good_config() {
         .any(|r| r.authorization.as_deref() == Some(&format!("Bearer {}", pixeldojo::API_KEY))));
 }
 
-#[tokio::test]
-async fn check_names_the_discord_token_when_discord_refuses_it() {
+/// Runs `check` with `secret` replaced by `wrong`: exactly one ✗ line, naming `service` and
+/// `key`, the other service still ✓, and neither value printed.
+async fn check_refuses(secret: &str, wrong: &str, service: &str, key: &str, other: &str) {
     let world = World::new(Settings::default()).await;
-    let config = world
-        .config_text()
-        .replace(discord::TOKEN, "not-the-right-token");
+    let config = world.config_text().replace(secret, wrong);
     let out = run_subcommand(&world, &config, &["check"]).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with('✗')).collect();
     assert_eq!(failed.len(), 1, "{stdout}");
     assert!(
-        failed[0].contains("Discord") && failed[0].contains("discord.token"),
+        failed[0].contains(service) && failed[0].contains(key),
         "{stdout}"
     );
     assert!(stdout
         .lines()
-        .any(|l| l.starts_with('✓') && l.contains("PixelDojo")));
-    assert!(!stdout.contains("not-the-right-token"), "{stdout}");
+        .any(|l| l.starts_with('✓') && l.contains(other)));
+    assert!(!stdout.contains(wrong), "{stdout}");
+    assert_no_secret(&stdout);
+}
+
+#[tokio::test]
+async fn check_names_the_discord_token_when_discord_refuses_it() {
+    check_refuses(
+        discord::TOKEN,
+        "not-the-right-token",
+        "Discord",
+        "discord.token",
+        "PixelDojo",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn check_names_the_pixeldojo_key_when_pixeldojo_refuses_it() {
-    let world = World::new(Settings::default()).await;
-    let config = world
-        .config_text()
-        .replace(pixeldojo::API_KEY, "pd_wrong_key");
-    let out = run_subcommand(&world, &config, &["check"]).await;
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with('✗')).collect();
-    assert_eq!(failed.len(), 1, "{stdout}");
-    assert!(
-        failed[0].contains("PixelDojo") && failed[0].contains("pixeldojo.api_key"),
-        "{stdout}"
-    );
-    assert!(stdout
-        .lines()
-        .any(|l| l.starts_with('✓') && l.contains("Discord")));
-    assert!(!stdout.contains("pd_wrong_key"), "{stdout}");
-    assert_no_secret(&stdout);
+    check_refuses(
+        pixeldojo::API_KEY,
+        "pd_wrong_key",
+        "PixelDojo",
+        "pixeldojo.api_key",
+        "Discord",
+    )
+    .await;
 }
 
 #[tokio::test]

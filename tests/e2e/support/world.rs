@@ -183,6 +183,19 @@ path = "{data}"
             .expect("wait")
     }
 
+    /// Runs the binary once with `config` as its file and `args` before `--config` (a
+    /// subcommand, or nothing to start the bot), and returns what it printed and its status.
+    pub async fn run_once(&self, config: &str, args: &[&str]) -> std::process::Output {
+        std::fs::write(self.config_path(), config).expect("write config");
+        bot_command()
+            .args(args)
+            .arg("--config")
+            .arg(self.config_path())
+            .output()
+            .await
+            .expect("run omni-bot")
+    }
+
     pub async fn relaunch(&mut self) {
         self.kill().await;
         self.launch().await;
