@@ -186,11 +186,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
 
     let result = client.start().await;
+    // No new work; let jobs reach a persisted point (an upload under way finishes), then make
+    // everything durable.
     if let Some(tracker) = tracker_cell.get() {
         tracker.shutdown();
-    }
-    // Let jobs reach a persisted point (an upload under way finishes), then make it durable.
-    if let Some(tracker) = tracker_cell.get() {
         let left = tracker.drain(Duration::from_secs(8)).await;
         if left > 0 {
             warn!(
