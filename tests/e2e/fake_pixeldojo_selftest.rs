@@ -334,15 +334,7 @@ async fn fake_pixeldojo_refuses_jobs_it_cannot_pay_for() {
 async fn fake_pixeldojo_injects_each_fault_exactly_the_given_number_of_times() {
     let fake = FakePixelDojo::start().await;
     fake.set_render_time(Duration::ZERO);
-    fake.inject(
-        Endpoint::Submit,
-        Fault::Status {
-            status: 429,
-            code: "rate_limited",
-            retry_after: Some(3),
-        },
-        2,
-    );
+    fake.inject(Endpoint::Submit, Fault::rate_limited(3), 2);
     fake.inject(Endpoint::Poll, Fault::default(), 1);
     fake.inject(Endpoint::Poll, Fault::MalformedJson, 1);
     fake.inject(Endpoint::Poll, Fault::Delay(Duration::from_millis(300)), 1);

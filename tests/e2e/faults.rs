@@ -126,15 +126,9 @@ async fn wait_launch_log(world: &World, timeout: Duration, text: &str) -> bool {
 #[tokio::test]
 async fn a_429_with_retry_after_on_submit_is_waited_out_and_the_job_still_completes() {
     let world = World::start().await;
-    world.pixeldojo.inject(
-        Endpoint::Submit,
-        Fault::Status {
-            status: 429,
-            code: "rate_limited",
-            retry_after: Some(3),
-        },
-        1,
-    );
+    world
+        .pixeldojo
+        .inject(Endpoint::Submit, Fault::rate_limited(3), 1);
     world.omni(json!({"prompt": "a kite over the dunes"})).await;
     let thread = world.thread(0).await;
     clip_in(&world, thread).await;
@@ -162,15 +156,9 @@ async fn a_429_with_retry_after_on_polls_is_waited_out_before_the_next_poll() {
     let world = World::start().await;
     // Retry-After above the scheduler's 2 s minimum gap, so that only honouring it explains
     // the wait; twice, so that the second 429 is honoured too.
-    world.pixeldojo.inject(
-        Endpoint::Poll,
-        Fault::Status {
-            status: 429,
-            code: "rate_limited",
-            retry_after: Some(3),
-        },
-        2,
-    );
+    world
+        .pixeldojo
+        .inject(Endpoint::Poll, Fault::rate_limited(3), 2);
     world.omni(json!({"prompt": "rain on a tin roof"})).await;
     let thread = world.thread(0).await;
     clip_in(&world, thread).await;
@@ -491,15 +479,9 @@ async fn sigterm_exits_cleanly_and_the_job_in_flight_is_delivered_once_at_the_ne
 /// the world and the job's thread.
 async fn a_submit_waiting_out_a_429() -> (World, u64) {
     let world = World::start().await;
-    world.pixeldojo.inject(
-        Endpoint::Submit,
-        Fault::Status {
-            status: 429,
-            code: "rate_limited",
-            retry_after: Some(30),
-        },
-        1,
-    );
+    world
+        .pixeldojo
+        .inject(Endpoint::Submit, Fault::rate_limited(30), 1);
     world.omni(json!({"prompt": "a windmill at noon"})).await;
     let thread = world.thread(0).await;
     assert!(

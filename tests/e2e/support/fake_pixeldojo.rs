@@ -101,6 +101,17 @@ pub enum Fault {
     Delay(Duration),
 }
 
+impl Fault {
+    /// The vendor's 429 `rate_limited`, with `Retry-After: secs`.
+    pub fn rate_limited(secs: u64) -> Self {
+        Fault::Status {
+            status: 429,
+            code: "rate_limited",
+            retry_after: Some(secs),
+        }
+    }
+}
+
 impl Default for Fault {
     fn default() -> Self {
         Fault::Status {
