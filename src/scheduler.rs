@@ -76,6 +76,39 @@ impl RenderModel {
         let sd = self.sd_ms.max(1.0);
         0.5 * (1.0 + erf((t_ms - self.mean_ms) / (sd * std::f64::consts::SQRT_2)))
     }
+
+    /// What a render is known to have taken when it was still running at `after_ms` and done at
+    /// `by_ms`: its expected time and the variance left about it, under this model.
+    ///
+    /// Polls only bracket a render, and the bracket can be wide (a job first polled when it was
+    /// already done is only known to have taken less than that). The midpoint of a wide bracket
+    /// is a poor guess; the model's own expectation within it is the one that, fed back into
+    /// the running mean and variance, converges on the true spread (an EM step for
+    /// interval-censored times). When the model calls the bracket impossible, the midpoint and
+    /// a uniform spread over the bracket are used instead.
+    pub fn within(&self, after_ms: f64, by_ms: f64) -> (f64, f64) {
+        let (a, b) = (after_ms.min(by_ms), after_ms.max(by_ms));
+        let uniform = ((a + b) / 2.0, (b - a).powi(2) / 12.0);
+        let sd = self.sd_ms.max(1.0);
+        let (alpha, beta) = ((a - self.mean_ms) / sd, (b - self.mean_ms) / sd);
+        let mass = self.cdf(b) - self.cdf(a);
+        if mass < 1e-9 {
+            return uniform;
+        }
+        let (pa, pb) = (normal_pdf(alpha), normal_pdf(beta));
+        let shift = (pa - pb) / mass;
+        let mean = self.mean_ms + sd * shift;
+        let var = sd * sd * (1.0 + (alpha * pa - beta * pb) / mass - shift * shift);
+        if !(mean.is_finite() && var.is_finite()) || mean < a || mean > b {
+            return uniform;
+        }
+        (mean, var.max(0.0))
+    }
+}
+
+/// The standard normal density.
+fn normal_pdf(x: f64) -> f64 {
+    (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
 }
 
 impl Candidate {
@@ -238,6 +271,34 @@ mod tests {
         assert_eq!(pick_with(&c, fixed, &Tuning::default()), Some(1));
         let c = [cand(10.0, Some(9.0), 60.0)];
         assert_eq!(pick_with(&c, fixed, &Tuning::default()), None);
+    }
+
+    #[test]
+    fn a_narrow_bracket_is_learned_as_its_midpoint() {
+        let (mean, var) = model(60.0).within(59_000.0, 61_000.0);
+        assert!((mean - 60_000.0).abs() < 1.0, "{mean}");
+        // Almost flat over two seconds: close to a uniform spread, 2000²/12.
+        assert!((var.sqrt() - 577.0).abs() < 10.0, "{}", var.sqrt());
+    }
+
+    #[test]
+    fn a_wide_bracket_is_learned_where_the_model_puts_the_render() {
+        // First polled at 200 s and already done: under a 60 ± 15 s model, it took about 60 s,
+        // not the 100 s midpoint, and the spread left is the model's own.
+        let (mean, var) = model(60.0).within(0.0, 200_000.0);
+        assert!((mean - 60_000.0).abs() < 50.0, "{mean}");
+        assert!((var.sqrt() - 15_000.0).abs() < 100.0, "{}", var.sqrt());
+        // Done by 50 s: the expectation moves below 50 s, inside the bracket.
+        let (mean, var) = model(60.0).within(0.0, 50_000.0);
+        assert!(mean > 30_000.0 && mean < 50_000.0, "{mean}");
+        assert!(var > 0.0 && var.sqrt() < 15_000.0);
+    }
+
+    #[test]
+    fn a_bracket_the_model_calls_impossible_falls_back_to_its_midpoint() {
+        let (mean, var) = model(60.0).within(600_000.0, 610_000.0);
+        assert!((mean - 605_000.0).abs() < 1e-6, "{mean}");
+        assert!((var - 10_000.0f64.powi(2) / 12.0).abs() < 1e-3);
     }
 
     #[test]

@@ -738,12 +738,13 @@ impl<N: Notifier> Tracker<N> {
             Ok(Some(stats)) if stats.samples > 0 => RenderModel {
                 mean_ms: stats.mean_ms,
                 // Few samples say little about the spread: keep the prior's. Then the learned
-                // spread, never under a tenth of the mean (each sample is only known to within
-                // the gap between two polls).
+                // spread (which already counts how loosely polls bracketed each render), never
+                // under a twentieth of the mean, so a kind that always took the same time
+                // still gets polled around it rather than once at the exact mean.
                 sd_ms: if stats.samples < 3 {
                     prior.sd_ms.max(stats.mean_ms * 0.5)
                 } else {
-                    stats.sd_ms().max(stats.mean_ms * 0.1).max(500.0)
+                    stats.sd_ms().max(stats.mean_ms * 0.05).max(500.0)
                 },
             },
             _ => prior,
@@ -767,7 +768,7 @@ impl<N: Notifier> Tracker<N> {
         let mut errors = 0u32;
         let mut last_status = "pending".to_owned();
         // When the job was last seen still running: the render ended between then and the
-        // poll that saw it done, so the midpoint is what gets learned (detection time alone
+        // poll that saw it done, so that bracket is what gets learned (detection time alone
         // would teach ever later polls).
         let mut last_running_ms = submitted_at_ms;
         let mut next_progress = Instant::now();
@@ -835,12 +836,13 @@ impl<N: Notifier> Tracker<N> {
                     self.inner.budget.succeeded();
                     lock(&self.inner.polling).remove(&job.id);
                     let render_ms = polled_at - submitted_at_ms;
-                    let estimate = (last_running_ms + polled_at) / 2 - submitted_at_ms;
-                    if let Err(e) = self
-                        .inner
-                        .store
-                        .record_render_time(&job.request.kind_key(), estimate as f64)
-                    {
+                    let (estimate, unsure) =
+                        model.within((last_running_ms - submitted_at_ms) as f64, render_ms as f64);
+                    if let Err(e) = self.inner.store.record_render_time(
+                        &job.request.kind_key(),
+                        estimate,
+                        unsure,
+                    ) {
                         warn!(error = %e, "cannot record the render time");
                     }
                     info!(render_ms, has_video_id = video_id.is_some(), "completed");

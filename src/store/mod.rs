@@ -296,8 +296,15 @@ impl Store {
         }
     }
 
-    /// Folds one observed render time into the kind's running mean.
-    pub fn record_render_time(&self, kind: &str, render_ms: f64) -> Result<RenderStats> {
+    /// Folds one observed render time into the kind's running mean and variance.
+    /// `unsure_var_ms2` is how uncertain the observation itself is (a render is only known to
+    /// lie between two polls): it counts toward the spread as an expected squared deviation.
+    pub fn record_render_time(
+        &self,
+        kind: &str,
+        render_ms: f64,
+        unsure_var_ms2: f64,
+    ) -> Result<RenderStats> {
         let k = format!("render:{kind}");
         let fetched = self.meta.update_and_fetch(k.as_bytes(), |old| {
             let old: Option<RenderStats> = old.and_then(|v| serde_json::from_slice(v).ok());
@@ -305,7 +312,7 @@ impl Store {
                 None => RenderStats {
                     mean_ms: render_ms,
                     samples: 1,
-                    var_ms2: 0.0,
+                    var_ms2: unsure_var_ms2.max(0.0),
                 },
                 Some(s) => {
                     // Weight recent jobs more once there are a few samples (vendor speed drifts).
@@ -314,7 +321,8 @@ impl Store {
                     RenderStats {
                         mean_ms: s.mean_ms + delta * weight,
                         samples: s.samples + 1,
-                        var_ms2: (1.0 - weight) * (s.var_ms2 + weight * delta * delta),
+                        var_ms2: (1.0 - weight)
+                            * (s.var_ms2 + weight * (delta * delta + unsure_var_ms2.max(0.0))),
                     }
                 }
             };
@@ -480,17 +488,33 @@ mod tests {
     fn render_times_are_learned_as_a_running_mean() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
-        store.record_render_time("t2v-8s", 100.0).unwrap();
-        let s = store.record_render_time("t2v-8s", 200.0).unwrap();
+        store.record_render_time("t2v-8s", 100.0, 0.0).unwrap();
+        let s = store.record_render_time("t2v-8s", 200.0, 0.0).unwrap();
         assert_eq!(s.samples, 2);
         assert!((s.mean_ms - 150.0).abs() < 1e-9);
         // Two samples 100 apart: a spread of 50 (the weighted variance of the pair).
         assert!((s.sd_ms() - 50.0).abs() < 1e-9, "{}", s.sd_ms());
         for _ in 0..30 {
-            store.record_render_time("steady", 1000.0).unwrap();
+            store.record_render_time("steady", 1000.0, 0.0).unwrap();
         }
         assert_eq!(store.render_stats("steady").unwrap().unwrap().sd_ms(), 0.0);
         assert!(store.render_stats("other").unwrap().is_none());
+    }
+
+    #[test]
+    fn an_unsure_render_time_widens_the_learned_spread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        for _ in 0..30 {
+            store.record_render_time("sure", 1000.0, 0.0).unwrap();
+            store
+                .record_render_time("unsure", 1000.0, 100.0 * 100.0)
+                .unwrap();
+        }
+        let unsure = store.render_stats("unsure").unwrap().unwrap();
+        assert!((unsure.mean_ms - 1000.0).abs() < 1e-9);
+        assert!((unsure.sd_ms() - 100.0).abs() < 10.0, "{}", unsure.sd_ms());
+        assert_eq!(store.render_stats("sure").unwrap().unwrap().sd_ms(), 0.0);
     }
 
     #[test]
