@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use omni_bot::job::{JobState, UNCERTAIN_SUBMIT};
+use omni_bot::job::{clock, JobState, UNCERTAIN_SUBMIT};
 use omni_bot::store::Store;
 
 use crate::support::fake_discord::{self as discord, StoredMessage};
@@ -642,4 +642,46 @@ async fn a_thread_the_bot_may_not_post_in_gets_the_clip_to_the_user_privately() 
     );
     world.discord.dispatch("MESSAGE_CREATE", reply).await;
     assert!(world.pixeldojo.wait_for_submissions(2, WAIT).await);
+}
+
+#[tokio::test]
+async fn render_times_are_learned_per_kind_and_kept_across_a_restart() {
+    let mut world = World::start().await;
+    world.pixeldojo.set_render_time(Duration::from_secs(6));
+    let four_seconds = json!({"prompt": "a heron lifting off a misty lake", "duration": 4});
+    world.omni(four_seconds.clone()).await;
+    let first = world.thread(0).await;
+    // Nothing learned yet: the progress shows the configured first guess of 2 s.
+    world.bot_message(first, "usually about 0:02").await;
+    clip_in(&world, first).await;
+    assert!(world.terminate().await.success());
+
+    let learned = {
+        let store = open_store(&world);
+        assert!(store.render_stats("t2v-6s").unwrap().is_none());
+        store
+            .render_stats("t2v-4s")
+            .unwrap()
+            .expect("the 4 s kind learned")
+    };
+    assert_eq!(learned.samples, 1);
+    // Polls bracket the 6 s render within the 2 s minimum gap; the 2 s guess is left behind.
+    assert!(
+        (3_500.0..=6_500.0).contains(&learned.mean_ms),
+        "learned {} ms for a 6 s render",
+        learned.mean_ms
+    );
+
+    world.launch().await;
+    world.omni(four_seconds).await;
+    let second = world.thread(1).await;
+    let learned_text = format!("usually about {}", clock(learned.mean_ms as i64));
+    world.bot_message(second, &learned_text).await;
+    clip_in(&world, second).await;
+    // Another kind of request has its own render time, still unknown.
+    world
+        .omni(json!({"prompt": "a heron lifting off a misty lake", "duration": 6}))
+        .await;
+    let third = world.thread(2).await;
+    world.bot_message(third, "usually about 0:02").await;
 }
