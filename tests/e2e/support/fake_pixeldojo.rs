@@ -823,17 +823,10 @@ fn is_http_url(s: &str) -> bool {
 }
 
 fn poll(origin: &str, state: &mut FakeState, now: Instant, id: &str) -> Reply {
-    let fault = state.take_fault(Endpoint::Poll);
-    match fault {
-        Some(fault @ Fault::Status { .. }) => return fault_status(fault),
-        Some(Fault::MalformedJson) => return Reply::malformed(),
-        Some(Fault::DropAfterAccept) => {
-            let mut reply = Reply::malformed();
-            reply.drop_connection = true;
-            return reply;
-        }
-        Some(Fault::Delay(_)) | None => {}
-    }
+    let delay = match reading_fault(state.take_fault(Endpoint::Poll)) {
+        Ok(delay) => delay,
+        Err(reply) => return reply,
+    };
     let Some(&index) = state.job_index.get(id) else {
         return Reply::error(404, "not_found", &format!("Job '{id}' not found"));
     };
@@ -871,25 +864,17 @@ fn poll(origin: &str, state: &mut FakeState, now: Instant, id: &str) -> Reply {
             answer
         }
     };
-    let mut reply = Reply::json(200, answer);
-    if let Some(Fault::Delay(d)) = fault {
-        reply.delay = Some(d);
+    Reply {
+        delay,
+        ..Reply::json(200, answer)
     }
-    reply
 }
 
 fn download(state: &mut FakeState, now: Instant, method: &Method, file: &str) -> Reply {
-    let fault = state.take_fault(Endpoint::Download);
-    match fault {
-        Some(fault @ Fault::Status { .. }) => return fault_status(fault),
-        Some(Fault::MalformedJson) => return Reply::malformed(),
-        Some(Fault::DropAfterAccept) => {
-            let mut reply = Reply::malformed();
-            reply.drop_connection = true;
-            return reply;
-        }
-        Some(Fault::Delay(_)) | None => {}
-    }
+    let delay = match reading_fault(state.take_fault(Endpoint::Download)) {
+        Ok(delay) => delay,
+        Err(reply) => return reply,
+    };
     let not_found = || Reply::error(404, "not_found", "File not found");
     if method != Method::GET {
         return Reply::error(405, "method_not_allowed", "Method not allowed");
@@ -914,11 +899,23 @@ fn download(state: &mut FakeState, now: Instant, method: &Method, file: &str) ->
         status: 200,
         headers: vec![(header::CONTENT_TYPE, content_type.into())],
         body: Bytes::from(bytes),
-        delay: match fault {
-            Some(Fault::Delay(d)) => Some(d),
-            _ => None,
-        },
+        delay,
         drop_connection: false,
+    }
+}
+
+/// A fault on a request that only reads (a poll, a download): `Err` with the reply that
+/// replaces the real answer, or `Ok` with how long the real answer is delayed.
+fn reading_fault(fault: Option<Fault>) -> Result<Option<Duration>, Reply> {
+    match fault {
+        Some(fault @ Fault::Status { .. }) => Err(fault_status(fault)),
+        Some(Fault::MalformedJson) => Err(Reply::malformed()),
+        Some(Fault::DropAfterAccept) => Err(Reply {
+            drop_connection: true,
+            ..Reply::malformed()
+        }),
+        Some(Fault::Delay(d)) => Ok(Some(d)),
+        None => Ok(None),
     }
 }
 
