@@ -2,7 +2,9 @@
 //!
 //! Two rules decide it. A user has at most `limit` jobs running at once; more wait in order of
 //! arrival. A follow-up in a conversation waits until every earlier job of that conversation has
-//! ended, so that it iterates on the clip that results.
+//! ended, so that it iterates on the clip that results. An earlier job still opening its
+//! conversation may be opening this very one (a reply can arrive the moment a thread appears), so
+//! a follow-up waits for it to be placed too; opening takes milliseconds.
 
 use crate::job::JobId;
 
@@ -46,7 +48,9 @@ pub fn verdict(me: &Entry, all: &[Entry], user_limit: usize) -> Verdict {
         let earlier_open = all.iter().any(|e| {
             e.id < me.id
                 && e.phase != Phase::Done
-                && (e.conversation == Some(conversation) || e.follows_in == Some(conversation))
+                && (e.conversation == Some(conversation)
+                    || e.follows_in == Some(conversation)
+                    || (e.phase == Phase::Opening && e.conversation.is_none()))
         });
         if earlier_open {
             return Verdict::BehindConversation;
@@ -146,5 +150,26 @@ mod tests {
         let all = [a.clone(), b.clone()];
         assert_eq!(verdict(&a, &all, 5), Verdict::Go);
         assert_eq!(verdict(&b, &all, 5), Verdict::BehindConversation);
+    }
+
+    #[test]
+    fn a_follow_up_waits_for_an_earlier_job_still_opening_its_conversation() {
+        let mut opening = e(1, 7, Phase::Opening);
+        opening.conversation = None;
+        let mut reply = e(2, 9, Phase::Queued);
+        reply.follows_in = Some(50);
+        reply.conversation = Some(50);
+        let all = [opening.clone(), reply.clone()];
+        assert_eq!(verdict(&reply, &all, 2), Verdict::BehindConversation);
+        // Once placed elsewhere it no longer holds the follow-up up.
+        opening.phase = Phase::Queued;
+        opening.conversation = Some(60);
+        assert_eq!(verdict(&reply, &[opening, reply.clone()], 2), Verdict::Go);
+        // A job that is not a follow-up never waits for it.
+        let mut fresh = e(3, 9, Phase::Queued);
+        fresh.conversation = None;
+        let mut opening = e(1, 7, Phase::Opening);
+        opening.conversation = None;
+        assert_eq!(verdict(&fresh, &[opening, fresh.clone()], 2), Verdict::Go);
     }
 }

@@ -321,6 +321,13 @@ impl<N: Notifier> Tracker<N> {
         })
     }
 
+    /// Whether this job has not ended yet.
+    pub fn job_open(&self, id: JobId) -> bool {
+        lock(&self.inner.entries)
+            .get(&id)
+            .is_some_and(|e| e.phase != Phase::Done)
+    }
+
     /// The user's jobs that are running and waiting.
     pub fn user_jobs(&self, user_id: u64) -> (usize, usize) {
         let entries = lock(&self.inner.entries);

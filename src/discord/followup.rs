@@ -92,7 +92,9 @@ pub async fn on_message(
             Some(clip) if clip.video_id.is_none() => return reply(ctx, msg, NO_VIDEO_ID).await,
             Some(clip) => Some(ParentRef::Job(clip.job_id)),
             None => {
-                let busy = data.tracker.conversation_busy(conversation);
+                // The job this thread was made for may still be placing itself here.
+                let busy = data.tracker.conversation_busy(conversation)
+                    || info.opened_for.is_some_and(|j| data.tracker.job_open(j));
                 match info.clips.last() {
                     _ if busy => Some(ParentRef::Latest),
                     None => return reply(ctx, msg, NOTHING_YET).await,

@@ -328,6 +328,12 @@ impl Notifier for DiscordNotifier {
         }
         let thread = CreateThread::new(thread_name(job.request.prompt()))
             .auto_archive_duration(serenity::AutoArchiveDuration::OneDay);
+        // A thread made from a message has the message's id, and Discord shows it to users
+        // before its creation is answered: record it first, so that a message sent there at
+        // once is understood.
+        self.store
+            .open_thread(status.id.get(), job.id)
+            .map_err(|e| NotifyError::Other(format!("cannot record the thread: {e}")))?;
         let thread_id = match channel
             .create_thread_from_message(&self.http, status.id, thread)
             .await
@@ -342,6 +348,9 @@ impl Notifier for DiscordNotifier {
                 };
                 metrics::counter!(crate::metrics::names::DISCORD_ERRORS, "kind" => "no_thread")
                     .increment(1);
+                if let Err(e) = self.store.forget_empty_thread(status.id.get()) {
+                    warn!(error = %e, "cannot forget the thread that was not made");
+                }
                 info!(error = %describe(&e), "no thread; posting in place");
                 let permission = matches!(code, CODE_MISSING_PERMISSIONS | CODE_MISSING_ACCESS);
                 let first = permission
@@ -366,7 +375,6 @@ impl Notifier for DiscordNotifier {
                 return Ok(in_place);
             }
         };
-        let _ = self.store.ensure_thread(thread_id, true);
         if !self.message_content {
             let tip = CreateMessage::new()
                 .content(NO_INTENT_TIP)

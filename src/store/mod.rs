@@ -66,6 +66,9 @@ pub struct ThreadInfo {
     /// Every label handed out, so that a label is stable across retries and never reused.
     #[serde(default)]
     pub labels: Vec<LabelRecord>,
+    /// The job this thread was made for: until its clip arrives, a message here continues it.
+    #[serde(default)]
+    pub opened_for: Option<JobId>,
 }
 
 impl ThreadInfo {
@@ -209,6 +212,24 @@ impl Store {
     /// `owned` when the bot made the thread itself.
     pub fn ensure_thread(&self, channel_id: u64, owned: bool) -> Result<()> {
         self.update_thread(channel_id, |info| info.owned |= owned)?;
+        Ok(())
+    }
+
+    /// Records a thread the bot is about to make for `job`, before the thread exists, so that
+    /// a message arriving the moment it appears is already understood.
+    pub fn open_thread(&self, channel_id: u64, job: JobId) -> Result<()> {
+        self.update_thread(channel_id, |info| {
+            info.owned = true;
+            info.opened_for = Some(job);
+        })?;
+        Ok(())
+    }
+
+    /// Forgets a conversation record that holds no clip (a thread that could not be made).
+    pub fn forget_empty_thread(&self, channel_id: u64) -> Result<()> {
+        if self.thread(channel_id)?.is_some_and(|t| t.clips.is_empty()) {
+            self.threads.remove(key(channel_id))?;
+        }
         Ok(())
     }
 

@@ -83,6 +83,26 @@ async fn a_reply_in_the_thread_continues_the_clip_with_its_video_id_and_nothing_
 }
 
 #[tokio::test]
+async fn a_message_sent_the_moment_the_thread_appears_waits_for_the_first_clip() {
+    let world = World::start().await;
+    // Users see the thread while the answer to its creation is still on its way to the bot.
+    world
+        .discord
+        .delay_answers("POST", "/threads", Duration::from_millis(800));
+    world.omni(json!({"prompt": "a misty valley"})).await;
+    let thread = world.thread(0).await;
+    say(&world, thread, "with a rainbow").await;
+    world.bot_message(thread, "**v2** (from v1)").await;
+    let submissions = world.pixeldojo.submissions();
+    assert_eq!(submissions.len(), 2, "{}", world.logs());
+    assert_eq!(
+        submissions[1],
+        json!({"prompt": "with a rainbow", "video_id": video_id(&world, 0)})
+    );
+    assert_eq!(world.clips_in(thread).len(), 2);
+}
+
+#[tokio::test]
 async fn a_reply_to_v1_after_v2_exists_branches_from_v1() {
     let world = World::start().await;
     let (thread, v1) = first_clip(&world, "a red kite").await;

@@ -435,6 +435,8 @@ pub(crate) struct Inner {
     pub token_lifetime: Duration,
     /// How long `enforce_nonce` returns the earlier message (Discord: "a few minutes").
     pub nonce_window: Duration,
+    /// (method, path suffix, delay) of answers held back; see [`FakeDiscord::delay_answers`].
+    pub answer_delays: Vec<(String, String, Duration)>,
     /// Permission bits the bot lacks, per channel (see [`FakeDiscord::deny_permission`]).
     pub denied: HashMap<u64, u64>,
     pub gateway_allowed: bool,
@@ -489,6 +491,7 @@ impl Inner {
             ack_window: Duration::from_secs(3),
             token_lifetime: Duration::from_secs(15 * 60),
             nonce_window: messages::NONCE_WINDOW,
+            answer_delays: Vec::new(),
             denied: HashMap::new(),
             gateway_allowed: true,
             echo_events: true,
@@ -823,6 +826,15 @@ impl FakeDiscord {
     }
 
     /// Sets the per-file upload limit; larger files are refused with 413 code 40005.
+    /// Holds back the answer to `method` requests whose path ends with `path_suffix` for
+    /// `delay`, after the request has taken effect: a slow network on the way back, during
+    /// which users already see what it did.
+    pub fn delay_answers(&self, method: &str, path_suffix: &str, delay: Duration) {
+        self.lock()
+            .answer_delays
+            .push((method.to_owned(), path_suffix.to_owned(), delay));
+    }
+
     pub fn set_max_upload_bytes(&self, n: u64) {
         self.lock().max_upload = n;
     }
@@ -832,7 +844,6 @@ impl FakeDiscord {
         self.lock().ack_window = window;
     }
 
-    /// Sets how long interaction tokens stay valid for webhooks (default 15 minutes).
     /// Takes a permission (a [`perms`] bit) from the bot in one channel or thread: posting
     /// there answers 403 Missing Permissions (50013) as Discord does.
     pub fn deny_permission(&self, channel_id: u64, permission: u64) {
@@ -844,6 +855,7 @@ impl FakeDiscord {
         self.lock().nonce_window = window;
     }
 
+    /// Sets how long interaction tokens stay valid for webhooks (default 15 minutes).
     pub fn set_interaction_token_lifetime(&self, lifetime: Duration) {
         self.lock().token_lifetime = lifetime;
     }

@@ -189,59 +189,71 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         .cloned()
         .collect();
 
-    let mut inner = shared.lock();
-    let is_api = path.starts_with("/api/v10/");
-    let result = if let Some(rest) = path.strip_prefix("/attachments/") {
-        serve_attachment(&inner, rest)
-    } else if let Some(rest) = path.strip_prefix("/api/v10/") {
-        let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-        match (check_auth(&segs, auth.as_deref()), body_error) {
-            (Err(e), _) | (Ok(()), Some(e)) => Err(e),
-            (Ok(()), None) => {
-                let req = ApiRequest {
-                    method: &method,
-                    segs,
-                    query: query.as_deref(),
-                    body: body_value,
-                    files,
-                };
-                route(&mut inner, &shared.base, &req)
+    // The lock is released before any held-back answer is waited out.
+    let (response, delay) = {
+        let mut inner = shared.lock();
+        let is_api = path.starts_with("/api/v10/");
+        let result = if let Some(rest) = path.strip_prefix("/attachments/") {
+            serve_attachment(&inner, rest)
+        } else if let Some(rest) = path.strip_prefix("/api/v10/") {
+            let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+            match (check_auth(&segs, auth.as_deref()), body_error) {
+                (Err(e), _) | (Ok(()), Some(e)) => Err(e),
+                (Ok(()), None) => {
+                    let req = ApiRequest {
+                        method: &method,
+                        segs,
+                        query: query.as_deref(),
+                        body: body_value,
+                        files,
+                    };
+                    route(&mut inner, &shared.base, &req)
+                }
             }
-        }
-    } else {
-        Err(ApiError::no_route())
-    };
+        } else {
+            Err(ApiError::no_route())
+        };
 
-    let (status, response_json, mut response) = match result {
-        Ok(Reply::Json(status, v)) => (status, Some(v.clone()), json_response(status, &v)),
-        Ok(Reply::NoContent) => (204, None, StatusCode::NO_CONTENT.into_response()),
-        Ok(Reply::File(ct, bytes)) => {
-            let mut r = Response::new(Body::from(bytes));
-            if let Ok(v) = HeaderValue::from_str(&ct) {
-                r.headers_mut().insert(header::CONTENT_TYPE, v);
+        let (status, response_json, mut response) = match result {
+            Ok(Reply::Json(status, v)) => (status, Some(v.clone()), json_response(status, &v)),
+            Ok(Reply::NoContent) => (204, None, StatusCode::NO_CONTENT.into_response()),
+            Ok(Reply::File(ct, bytes)) => {
+                let mut r = Response::new(Body::from(bytes));
+                if let Ok(v) = HeaderValue::from_str(&ct) {
+                    r.headers_mut().insert(header::CONTENT_TYPE, v);
+                }
+                (200, None, r)
             }
-            (200, None, r)
+            Err(e) => (
+                e.status,
+                Some(e.body.clone()),
+                json_response(e.status, &e.body),
+            ),
+        };
+        if is_api {
+            add_rate_limit_headers(&mut inner, &method, &path, &mut response);
         }
-        Err(e) => (
-            e.status,
-            Some(e.body.clone()),
-            json_response(e.status, &e.body),
-        ),
+        let delay = inner
+            .answer_delays
+            .iter()
+            .find(|(m, suffix, _)| *m == method && path.ends_with(suffix.as_str()))
+            .map(|(_, _, d)| *d);
+        inner.requests.push(Recorded {
+            method,
+            path,
+            query,
+            headers,
+            json,
+            multipart,
+            status,
+            response: response_json,
+            at,
+        });
+        (response, delay)
     };
-    if is_api {
-        add_rate_limit_headers(&mut inner, &method, &path, &mut response);
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
     }
-    inner.requests.push(Recorded {
-        method,
-        path,
-        query,
-        headers,
-        json,
-        multipart,
-        status,
-        response: response_json,
-        at,
-    });
     response
 }
 
