@@ -7,6 +7,7 @@
 //! [`Notifier`], which the Discord adapter implements.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -206,6 +207,24 @@ struct Inner<N> {
     concurrency: Mutex<ConcurrencyLimit>,
     hooks: Mutex<Vec<EventHook>>,
     stop: watch::Sender<bool>,
+    /// Clip posts between their request to Discord and their record in the store.
+    posting_clips: AtomicUsize,
+}
+
+/// Counts one clip post in [`Inner::posting_clips`] for as long as it lives.
+struct PostingClip<'a>(&'a AtomicUsize);
+
+impl<'a> PostingClip<'a> {
+    fn start(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for PostingClip<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Cheap to clone; all clones drive the same jobs.
@@ -269,6 +288,7 @@ impl<N: Notifier> Tracker<N> {
                 concurrency: Mutex::new(Arc::new(|_: &Job| usize::MAX)),
                 hooks: Mutex::new(Vec::new()),
                 stop,
+                posting_clips: AtomicUsize::new(0),
             }),
         }
     }
@@ -319,6 +339,11 @@ impl<N: Notifier> Tracker<N> {
             e.phase != Phase::Done
                 && (e.conversation == Some(conversation) || e.follows_in == Some(conversation))
         })
+    }
+
+    /// Whether a clip is being posted and not yet recorded: users can already see it and reply.
+    pub fn posting_clip(&self) -> bool {
+        self.inner.posting_clips.load(Ordering::SeqCst) > 0
     }
 
     /// Whether this job has not ended yet.
@@ -996,6 +1021,7 @@ impl<N: Notifier> Tracker<N> {
         };
         let mut delay = Duration::from_secs(1);
         for attempt in 1..=5 {
+            let posting = PostingClip::start(&self.inner.posting_clips);
             match self.inner.notifier.deliver(&job, &clip, &version).await {
                 Ok(Posted {
                     message_id,
@@ -1016,6 +1042,7 @@ impl<N: Notifier> Tracker<N> {
                     if let Err(e) = self.inner.store.record_clip(channel_id, record) {
                         error!(error = %e, "cannot record the clip");
                     }
+                    drop(posting);
                     info!(message_id, "delivered");
                     self.emit(TrackerEvent::Delivered {
                         job: &job,

@@ -8,6 +8,7 @@ use serenity::{
     CreateActionRow, CreateInputText, CreateInteractionResponse, CreateInteractionResponseMessage,
     CreateModal, InputTextStyle,
 };
+use std::time::Duration;
 use tracing::{info, warn};
 
 use super::buttons::Action;
@@ -16,6 +17,10 @@ use super::jobs::{self, Origin};
 use super::{Data, Error};
 use crate::job::{ParentRef, NO_VIDEO_ID};
 use crate::request::{Attachment, Draft, GenerationRequest, MediaKind, MAX_REFERENCES};
+use crate::store::ThreadInfo;
+
+/// How long a reply waits for a clip that is being posted to be recorded.
+const RECORD_WAIT: Duration = Duration::from_secs(3);
 
 /// Why a message in a conversation did not start a job (said to the user as a reply).
 const NOT_MEDIA: &str = "I can use images (as reference images) and one video (to edit it). Attach only those, and say in words what should change.";
@@ -38,6 +43,37 @@ fn attachment(a: &serenity::Attachment) -> Attachment {
     super::omni::attachment(a)
 }
 
+/// The conversation record for the message's channel. Users see a clip the moment it is posted,
+/// before the bot has recorded it; a reply to one of the bot's messages while a clip is being
+/// posted waits briefly for that record, so the reply is understood as a reply to the clip.
+async fn settled_thread(
+    data: &Data,
+    msg: &serenity::Message,
+    bot_id: u64,
+) -> Result<Option<ThreadInfo>, Error> {
+    let channel = msg.channel_id.get();
+    let mut info = data.store.thread(channel)?;
+    let Some(replied) = msg
+        .referenced_message
+        .as_deref()
+        .filter(|m| m.author.id.get() == bot_id)
+        .map(|m| m.id.get())
+    else {
+        return Ok(info);
+    };
+    let deadline = tokio::time::Instant::now() + RECORD_WAIT;
+    while !info
+        .as_ref()
+        .is_some_and(|i| i.clip_by_message(replied).is_some())
+        && data.tracker.posting_clip()
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        info = data.store.thread(channel)?;
+    }
+    Ok(info)
+}
+
 /// Handles a message that may be about one of the bot's clips.
 pub async fn on_message(
     ctx: &serenity::Context,
@@ -47,7 +83,8 @@ pub async fn on_message(
     if msg.author.bot || msg.webhook_id.is_some() {
         return Ok(());
     }
-    let Some(info) = data.store.thread(msg.channel_id.get())? else {
+    let bot_id = ctx.cache.current_user().id.get();
+    let Some(info) = settled_thread(data, msg, bot_id).await? else {
         // Not a conversation the bot started: none of its business.
         return Ok(());
     };
@@ -61,7 +98,6 @@ pub async fn on_message(
         // are meant for the bot.
         return Ok(());
     }
-    let bot_id = ctx.cache.current_user().id.get();
     let prompt = strip_mention(&msg.content, bot_id);
     if prompt.is_empty() && msg.attachments.is_empty() {
         // Nothing to send (also what arrives without the Message Content intent).

@@ -406,6 +406,33 @@ async fn animate_with_omni_uses_the_first_image_as_start_frame_and_the_rest_as_r
 }
 
 #[tokio::test]
+async fn a_reply_to_a_clip_still_being_posted_continues_that_clip() {
+    let world = World::start().await;
+    // The user sees the clip while the answer to its upload is still on its way to the bot.
+    let posts = format!("/channels/{}/messages", discord::DM_CHANNEL_ID);
+    world
+        .discord
+        .delay_answers("POST", &posts, Duration::from_millis(800));
+    world
+        .omni_as(json!({"prompt": "a paper kite"}), vec![], Ctx::dm())
+        .await;
+    let v1 = world.bot_message(discord::DM_CHANNEL_ID, "**v1**").await;
+    reply(&world, discord::DM_CHANNEL_ID, v1.id, "in a storm", vec![]).await;
+    assert!(
+        world.pixeldojo.wait_for_submissions(2, WAIT).await,
+        "{}",
+        world.logs()
+    );
+    assert_eq!(
+        world.pixeldojo.submissions()[1],
+        json!({"prompt": "in a storm", "video_id": video_id(&world, 0)})
+    );
+    world
+        .bot_message(discord::DM_CHANNEL_ID, "**v2** (from v1)")
+        .await;
+}
+
+#[tokio::test]
 async fn omni_in_a_dm_keeps_refinements_in_the_conversation() {
     let world = World::start().await;
     world
