@@ -1067,6 +1067,8 @@ impl<N: Notifier> Tracker<N> {
                     };
                 }
                 Err(e) => {
+                    // No record follows soon: replies need not wait for one through the backoff.
+                    drop(posting);
                     warn!(attempt, error = %e, "posting the clip failed");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
