@@ -15,7 +15,7 @@
 //! process's resident memory, then times the store's job updates.
 //!
 //! Everything is in this process, on 127.0.0.1, and bounded by hard timeouts; nothing talks to
-//! Discord (a small [`Notifier`] records when each job ended).
+//! Discord (a small [`Chat`] records when each job ended).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,16 +23,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use omni_bot::budget::Budget;
-use omni_bot::job::{Job, JobState, Place};
-use omni_bot::pixeldojo::PixelDojoClient;
-use omni_bot::request::{Draft, GenerationRequest, InputLimits};
-use omni_bot::scheduler::{Strategy, Tuning};
+use omni_bot::clock::{Clock, SystemClock};
+use omni_bot::domain::ids::{ChannelId, GuildId, JobId, MessageId, UserId, VendorJobId};
+use omni_bot::domain::job::{Job, JobState, StateName};
+use omni_bot::domain::request::{Draft, GenerationRequest, InputLimits};
+use omni_bot::domain::scheduler::{Strategy, Tuning};
+use omni_bot::engine::ports::{Body, Chat, ChatError, Outgoing};
+use omni_bot::engine::{Engine, EngineEvent, EngineParts, EngineSettings};
+use omni_bot::pixeldojo::{ClientSettings, PixelDojoClient, ThrottleSettings, Throttled};
 use omni_bot::store::Store;
-use omni_bot::tracker::{
-    now_ms, ClipFile, Notifier, NotifyError, Posted, Progress, Tracker, TrackerEvent,
-    TrackerSettings, Version,
-};
 use secrecy::SecretString;
 use url::Url;
 
@@ -118,46 +117,51 @@ fn render_by_kind(body: &serde_json::Value) -> Duration {
 /// Records when each job ended; never talks to Discord.
 #[derive(Default)]
 struct Recorder {
-    ended: Mutex<HashMap<u64, Instant>>,
+    ended: Mutex<HashMap<JobId, Instant>>,
     count: AtomicUsize,
 }
 
 impl Recorder {
-    fn end(&self, job: &Job) -> Posted {
+    fn end(&self, job: JobId) {
         let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
-        if ended.insert(job.id, Instant::now()).is_none() {
+        if ended.insert(job, Instant::now()).is_none() {
             self.count.fetch_add(1, Ordering::SeqCst);
-        }
-        Posted {
-            message_id: job.id,
-            channel_id: job.channel_id,
         }
     }
 }
 
 #[async_trait::async_trait]
-impl Notifier for Recorder {
-    async fn open(&self, job: &Job) -> Result<Place, NotifyError> {
-        Ok(Place {
-            channel_id: job.channel_id,
-            status_message_id: None,
-            progress_message_id: None,
-            in_thread: false,
-        })
+impl Chat for Recorder {
+    async fn send(&self, _: ChannelId, message: Outgoing<'_>) -> Result<MessageId, ChatError> {
+        match message.body {
+            Body::Clip { job, .. } | Body::Failure { job, .. } => {
+                self.end(job.id);
+                Ok(MessageId(job.id.0))
+            }
+            _ => Ok(MessageId(1)),
+        }
     }
-    async fn progress(&self, _: &Job, _: &Progress) -> Result<(), NotifyError> {
+    async fn edit(&self, _: ChannelId, _: MessageId, _: Body<'_>) -> Result<(), ChatError> {
         Ok(())
     }
-    async fn deliver(&self, job: &Job, _: &ClipFile, _: &Version) -> Result<Posted, NotifyError> {
-        Ok(self.end(job))
+    async fn create_thread(
+        &self,
+        _: ChannelId,
+        from: MessageId,
+        _: &Job,
+    ) -> Result<ChannelId, ChatError> {
+        Ok(ChannelId(from.0))
     }
-    async fn fail(&self, job: &Job, _: &str) -> Result<Posted, NotifyError> {
-        Ok(self.end(job))
+    async fn find_final(&self, _: ChannelId, _: JobId) -> Result<Option<MessageId>, ChatError> {
+        Ok(None)
+    }
+    async fn dm_channel(&self, user: UserId) -> Result<ChannelId, ChatError> {
+        Ok(ChannelId(user.0))
     }
 }
 
-fn settings(strategy: Strategy) -> TrackerSettings {
-    TrackerSettings {
+fn settings(strategy: Strategy) -> EngineSettings {
+    EngineSettings {
         prior_render: scaled(60.0),
         job_timeout: scaled(15.0 * 60.0),
         progress_every: scaled(5.0),
@@ -166,17 +170,60 @@ fn settings(strategy: Strategy) -> TrackerSettings {
             min_gap_ms: 2_000.0 / f64::from(FACTOR),
             max_gap_ms: 30_000.0 / f64::from(FACTOR),
         },
+        ..EngineSettings::default()
     }
 }
 
 fn client(fake: &FakePixelDojo) -> PixelDojoClient {
     let base = Url::parse(&fake.base_url()).expect("the fake's URL parses");
-    PixelDojoClient::new(
-        &base,
-        fake_pixeldojo::MODEL,
-        SecretString::from(fake_pixeldojo::API_KEY),
-        Duration::from_secs(10),
-    )
+    PixelDojoClient::new(ClientSettings {
+        base_url: base,
+        model: fake_pixeldojo::MODEL.into(),
+        api_key: SecretString::from(fake_pixeldojo::API_KEY),
+        request_timeout: Duration::from_secs(10),
+        download_timeout: Duration::from_secs(60),
+        download_hosts: vec!["127.0.0.1".into()],
+    })
+}
+
+/// The engine under test: the real one, against the fake through the real throttled client.
+fn engine(
+    store: &Store,
+    fake: &FakePixelDojo,
+    recorder: Arc<Recorder>,
+    per_minute: u32,
+    settings: EngineSettings,
+    hooks: Vec<omni_bot::engine::EventHook>,
+) -> Engine {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let vendor = Throttled::new(
+        Arc::new(client(fake)),
+        clock.clone(),
+        ThrottleSettings {
+            requests_per_minute: per_minute,
+            max_concurrent_downloads: 3,
+            downloads_use_budget: false,
+            download_hosts: vec!["127.0.0.1".into()],
+        },
+    );
+    Engine::new(EngineParts {
+        store: store.clone(),
+        vendor,
+        chat: recorder,
+        clock,
+        settings,
+        hooks,
+        concurrency: Arc::new(|_: &Job| usize::MAX),
+    })
+}
+
+/// Stores a job and starts driving it.
+async fn accept(engine: &Engine, store: &Store, job: Job) {
+    store
+        .put_job_durable(&job)
+        .await
+        .expect("the job is stored");
+    engine.drive(job);
 }
 
 /// A plain text-to-video job of `duration` seconds, each in its own channel and for its own
@@ -192,15 +239,15 @@ fn bench_job(store: &Store, round: usize, i: usize, duration: i64) -> Job {
         .expect("the benchmark request is valid");
     Job {
         id: store.next_id().expect("a job id"),
-        guild_id: Some(1),
-        channel_id: 10_000 + i as u64,
-        user_id: 20_000 + i as u64,
+        guild: Some(GuildId(1)),
+        channel: ChannelId(10_000 + i as u64),
+        user: UserId(20_000 + i as u64),
         request,
         attachment_size_limit: 25 * 1024 * 1024,
-        created_at_ms: now_ms(),
+        created_at_ms: SystemClock.now_ms(),
         place: None,
         state: JobState::Accepted,
-        conversation: None,
+        asked_in: None,
         continues: None,
     }
 }
@@ -267,40 +314,44 @@ async fn run_batch(
         ),
         Scenario::ByKind => fake.set_render_model(Some(Arc::new(render_by_kind))),
     }
-    let tracker = Tracker::new(
-        store.clone(),
-        client(&fake),
-        Recorder::default(),
-        Budget::per_minute(PER_MINUTE * FACTOR),
-        settings(strategy),
-    );
-    // Vendor job id -> when the tracker recorded that the job finished rendering.
+    // Vendor job id -> when the engine recorded that the job finished rendering.
     let noticed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    {
+    let hook = {
         let noticed = noticed.clone();
-        tracker.subscribe(Arc::new(move |event: &TrackerEvent<'_>| {
-            if let TrackerEvent::StateChanged {
+        Arc::new(move |event: &EngineEvent<'_>| {
+            if let EngineEvent::StateChanged {
                 job,
-                from: "running",
+                from: StateName::Running,
             } = event
             {
                 if let JobState::Delivering { vendor_job_id, .. } = &job.state {
                     let mut noticed = noticed.lock().unwrap_or_else(|p| p.into_inner());
-                    noticed.insert(vendor_job_id.clone(), Instant::now());
+                    noticed.insert(vendor_job_id.0.clone(), Instant::now());
                 }
             }
-        }));
-    }
-    tracker.start();
+        }) as omni_bot::engine::EventHook
+    };
+    let recorder = Arc::new(Recorder::default());
+    let engine = engine(
+        store,
+        &fake,
+        recorder.clone(),
+        PER_MINUTE * FACTOR,
+        settings(strategy),
+        vec![hook],
+    );
+    engine.start();
     let started = Instant::now();
     for i in 0..renders.len() {
-        tracker
-            .accept(bench_job(store, round, i, duration_of(scenario, i)))
-            .await
-            .expect("the job is stored");
+        accept(
+            &engine,
+            store,
+            bench_job(store, round, i, duration_of(scenario, i)),
+        )
+        .await;
     }
     let done = tokio::time::timeout(BATCH_TIMEOUT, async {
-        while tracker.notifier().count.load(Ordering::SeqCst) < renders.len() {
+        while recorder.count.load(Ordering::SeqCst) < renders.len() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
@@ -308,13 +359,9 @@ async fn run_batch(
     if done.is_err() {
         eprintln!("{label}: timed out after {BATCH_TIMEOUT:?}; reporting what finished");
     }
-    tracker.shutdown();
+    engine.shutdown();
     let last_end = {
-        let ended = tracker
-            .notifier()
-            .ended
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let ended = recorder.ended.lock().unwrap_or_else(|p| p.into_inner());
         ended.values().max().copied().unwrap_or_else(Instant::now)
     };
     let noticed = noticed.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -355,7 +402,7 @@ async fn run_batch(
     BatchResult {
         label,
         budgeted: !matches!(strategy, Strategy::Fixed { .. }),
-        finished: tracker.notifier().count.load(Ordering::SeqCst),
+        finished: recorder.count.load(Ordering::SeqCst),
         polls,
         requests: requests.len(),
         count_429: fake.count_429(),
@@ -496,36 +543,34 @@ async fn run_many(dir: &Path) -> ManyResult {
     fake.set_render_time(Duration::from_secs(3_600));
     fake.set_credits(i64::MAX / 2);
     let store = Store::open(&dir.join("many")).expect("store");
-    let tracker = Tracker::new(
-        store.clone(),
-        client(&fake),
-        Recorder::default(),
-        Budget::per_minute(60_000),
-        TrackerSettings {
+    let engine = engine(
+        &store,
+        &fake,
+        Arc::new(Recorder::default()),
+        60_000,
+        EngineSettings {
             // The jobs must stay in flight for the whole measurement.
             job_timeout: Duration::from_secs(3_600),
             ..settings(Strategy::Scheduled)
         },
+        Vec::new(),
     );
-    tracker.start();
+    engine.start();
     for i in 0..MANY_JOBS {
-        tracker
-            .accept(bench_job(&store, 0, i, 8))
-            .await
-            .expect("the job is stored");
+        accept(&engine, &store, bench_job(&store, 0, i, 8)).await;
     }
     let submitted = fake.wait_for_submissions(MANY_JOBS, BATCH_TIMEOUT).await;
     // Let every job reach its poll loop and the scheduler cycle through them a few times.
     tokio::time::sleep(scaled(60.0)).await;
-    let in_flight = tracker.in_flight();
+    let in_flight = engine.in_flight();
 
     // Real job values: a running job, rewritten with a new vendor id and time each update.
     let sample: Vec<Job> = (0..MANY_JOBS).map(|i| bench_job(&store, 0, i, 8)).collect();
     let update = |n: usize| {
         let mut job = sample[n % sample.len()].clone();
         job.state = JobState::Running {
-            vendor_job_id: format!("job_bench{n:015}"),
-            submitted_at_ms: now_ms(),
+            vendor_job_id: VendorJobId(format!("job_bench{n:015}")),
+            submitted_at_ms: SystemClock.now_ms(),
         };
         job
     };
@@ -544,7 +589,7 @@ async fn run_many(dir: &Path) -> ManyResult {
         durable_us.push(t.elapsed().as_secs_f64() * 1e6);
     }
     let (hwm_mb, rss_mb) = memory_mb();
-    tracker.shutdown();
+    engine.shutdown();
     fake.shutdown();
     ManyResult {
         in_flight,

@@ -2,36 +2,35 @@
 //! AI video clip through PixelDojo's Gemini Omni Flash API, and posts the clip in a thread.
 //!
 //! # Layout
-//! - `config`: the TOML configuration, its defaults and its validation.
-//! - `request`: what a user may ask for, validated into types the API accepts (pure).
-//! - `job`: a generation job and its state machine (pure).
-//! - `pixeldojo`: the vendor API client and its typed errors.
-//! - `queue`: who may start now: per-user concurrency and follow-up order (pure).
-//! - `versions`: version labels of the clips in a conversation (pure).
-//! - `budget`: the one request budget shared by every call to PixelDojo.
-//! - `quota`: the usage policy: effective caps, day and month windows, allow or refuse (pure).
-//! - `scheduler`: which running job to poll next (pure).
+//! Data flows one way: Discord event → `app` use case → `store` → `engine` → vendor → `engine`
+//! → Discord message.
+//! - `domain`: the core, free of the outside world: typed ids, requests, jobs and why they
+//!   fail, caps, the queue, version labels, the render-time model and the poll scheduler.
+//! - `app`: the use cases, free of Discord: start a job, caps and who may change them, alerts,
+//!   what a message in a conversation continues, what the buttons do.
+//! - `engine`: drives each job from accepted to a clip or a reason in Discord, one step per
+//!   module, through ports (vendor, Discord side, clock) it can be simulated behind.
+//! - `pixeldojo`: the vendor API: wire format, HTTP client, typed errors, and the throttled
+//!   client that owns the request budget.
 //! - `store`: every sled tree and its key layout.
-//! - `chart`: PNG charts for usage reports (plotters).
-//! - `tracker`: the background worker that submits, polls and delivers jobs.
-//! - `cli`: command-line arguments.
-//! - `ops`: the `check`, `invite` and `healthcheck` subcommands for server owners.
+//! - `discord`: the Discord adapter: startup wiring, commands, events, every user-facing
+//!   sentence, and the transport the engine posts through.
+//! - `config`: the TOML configuration, its defaults and its validation.
+//! - `clock`: the injected wall clock.
 //! - `metrics`: `/healthz` and `/metrics` (Prometheus) for operators.
-//! - `discord`: the Discord adapter: client setup, commands, events and message posting.
+//! - `chart`: PNG charts for usage reports.
+//! - `cli`, `ops`: command-line arguments and the `check`, `invite` and `healthcheck`
+//!   subcommands.
 
-pub mod budget;
+pub mod app;
 pub mod chart;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod discord;
-pub mod job;
+pub mod domain;
+pub mod engine;
 pub mod metrics;
 pub mod ops;
 pub mod pixeldojo;
-pub mod queue;
-pub mod quota;
-pub mod request;
-pub mod scheduler;
 pub mod store;
-pub mod tracker;
-pub mod versions;

@@ -6,10 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use omni_bot::cli::{Cli, Command, LogFormat};
 use omni_bot::config::Config;
+use omni_bot::ops::EXIT_CONFIG;
 use tracing_subscriber::EnvFilter;
-
-/// Exit status for a configuration the bot cannot use.
-const EXIT_CONFIG: u8 = 2;
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()

@@ -2,8 +2,8 @@
 //!
 //! `/healthz` answers 200 only while the Discord gateway is connected and the store answers, 503
 //! otherwise, with a JSON body saying which part is down. `/metrics` is the Prometheus text
-//! rendered by `metrics-exporter-prometheus` from what [`record`] counts of the tracker's events
-//! (and what the Discord adapter counts of its own errors). This module knows nothing of
+//! rendered by `metrics-exporter-prometheus` from what [`record`] counts of the engine's events.
+//! Every series exists from start-up (at 0), so dashboards and alerts need no first job. This module knows nothing of
 //! serenity: the Discord adapter hands [`Health`] a probe that reports the gateway's state.
 
 use std::net::SocketAddr;
@@ -20,8 +20,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Serialize;
 use tracing::{info, warn};
 
+use crate::domain::job::StateName;
+use crate::engine::{DiscordError, Endpoint, EngineEvent, Outcome};
 use crate::store::Store;
-use crate::tracker::TrackerEvent;
 
 /// Metric names, in one place so the README and the tests can name them.
 pub mod names {
@@ -39,12 +40,13 @@ pub mod names {
     pub const CREDITS_SPENT: &str = "omni_credits_spent_total";
     /// Clips posted as a link instead of a file.
     pub const UPLOAD_FALLBACKS: &str = "omni_upload_link_fallbacks_total";
-    /// Discord REST calls that failed (`kind`: the notifier's mapping of the error).
+    /// Discord REST calls that failed (`kind`).
     pub const DISCORD_ERRORS: &str = "omni_discord_errors_total";
+    /// Job tasks that panicked (each ended with an apology to the user).
+    pub const PANICS: &str = "omni_job_panics_total";
+    /// Times PixelDojo rejected the API key.
+    pub const KEY_REJECTED: &str = "omni_pixeldojo_key_rejected_total";
 }
-
-/// What one submitted job costs when PixelDojo does not say (Gemini Omni Flash: 16 credits).
-pub const DEFAULT_CREDIT_COST: u32 = 16;
 
 /// Buckets of the two histograms, in seconds: renders take tens of seconds to minutes,
 /// deliveries (download + upload) a fraction of a second to tens of seconds.
@@ -151,6 +153,7 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     describe();
+    zero();
     Ok(handle)
 }
 
@@ -184,36 +187,69 @@ fn describe() {
         "Clips posted as a link because the file could not be uploaded."
     );
     describe_counter!(names::DISCORD_ERRORS, "Discord REST calls that failed.");
+    describe_counter!(names::PANICS, "Job tasks that panicked.");
+    describe_counter!(names::KEY_REJECTED, "Times PixelDojo rejected the API key.");
 }
 
-/// Records one tracker event (the hook the Discord adapter subscribes to the tracker).
-pub fn record(event: &TrackerEvent<'_>) {
+/// Creates every series at 0, for every known label value.
+fn zero() {
+    for state in StateName::ALL {
+        metrics::counter!(names::JOBS, "state" => state.as_str()).absolute(0);
+    }
+    for endpoint in Endpoint::ALL {
+        for outcome in Outcome::ALL {
+            metrics::counter!(names::PIXELDOJO_REQUESTS, "endpoint" => endpoint.as_str(), "outcome" => outcome.as_str())
+                .absolute(0);
+        }
+        metrics::counter!(names::PIXELDOJO_RATE_LIMITED, "endpoint" => endpoint.as_str())
+            .absolute(0);
+    }
+    for kind in DiscordError::ALL {
+        metrics::counter!(names::DISCORD_ERRORS, "kind" => kind.as_str()).absolute(0);
+    }
+    for name in [
+        names::CREDITS_SPENT,
+        names::UPLOAD_FALLBACKS,
+        names::PANICS,
+        names::KEY_REJECTED,
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
+}
+
+/// Records one engine event (the hook the start-up wiring gives the engine).
+pub fn record(event: &EngineEvent<'_>) {
     match event {
-        TrackerEvent::StateChanged { job, .. } => {
-            metrics::counter!(names::JOBS, "state" => job.state.name()).increment(1);
+        EngineEvent::StateChanged { job, .. } => {
+            metrics::counter!(names::JOBS, "state" => job.state.name().as_str()).increment(1);
         }
-        TrackerEvent::Submitted { credit_cost, .. } => {
-            let cost = credit_cost.unwrap_or(DEFAULT_CREDIT_COST);
-            metrics::counter!(names::CREDITS_SPENT).increment(u64::from(cost));
+        EngineEvent::Submitted { credit_cost, .. } => {
+            let cost = credit_cost.map_or(crate::domain::quota::CLIP_CREDITS, u64::from);
+            metrics::counter!(names::CREDITS_SPENT).increment(cost);
         }
-        TrackerEvent::Request { endpoint, outcome } => {
-            metrics::counter!(names::PIXELDOJO_REQUESTS, "endpoint" => *endpoint, "outcome" => *outcome)
+        EngineEvent::Request { endpoint, outcome } => {
+            metrics::counter!(names::PIXELDOJO_REQUESTS, "endpoint" => endpoint.as_str(), "outcome" => outcome.as_str())
                 .increment(1);
-            if *outcome == "rate_limited" {
-                metrics::counter!(names::PIXELDOJO_RATE_LIMITED, "endpoint" => *endpoint)
+            if *outcome == Outcome::RateLimited {
+                metrics::counter!(names::PIXELDOJO_RATE_LIMITED, "endpoint" => endpoint.as_str())
                     .increment(1);
             }
         }
-        TrackerEvent::Rendered { render_ms, .. } => {
+        EngineEvent::Rendered { render_ms, .. } => {
             metrics::histogram!(names::RENDER_SECONDS).record(*render_ms as f64 / 1000.0);
         }
-        TrackerEvent::Delivered {
+        EngineEvent::Delivered {
             delay_ms, as_link, ..
         } => {
             metrics::histogram!(names::DELIVERY_DELAY_SECONDS).record(*delay_ms as f64 / 1000.0);
             if *as_link {
                 metrics::counter!(names::UPLOAD_FALLBACKS).increment(1);
             }
+        }
+        EngineEvent::KeyRejected => metrics::counter!(names::KEY_REJECTED).increment(1),
+        EngineEvent::Panicked { .. } => metrics::counter!(names::PANICS).increment(1),
+        EngineEvent::DiscordError { kind } => {
+            metrics::counter!(names::DISCORD_ERRORS, "kind" => kind.as_str()).increment(1);
         }
     }
 }
@@ -305,20 +341,21 @@ mod tests {
     }
 
     #[test]
-    fn tracker_events_become_prometheus_series() {
+    fn engine_events_become_prometheus_series_and_every_series_starts_at_zero() {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(names::RENDER_SECONDS.into()), RENDER_BUCKETS)
             .unwrap()
             .build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || {
-            record(&TrackerEvent::Request {
-                endpoint: "poll",
-                outcome: "rate_limited",
+            zero();
+            record(&EngineEvent::Request {
+                endpoint: Endpoint::Poll,
+                outcome: Outcome::RateLimited,
             });
-            record(&TrackerEvent::Request {
-                endpoint: "poll",
-                outcome: "ok",
+            record(&EngineEvent::Request {
+                endpoint: Endpoint::Poll,
+                outcome: Outcome::Ok,
             });
         });
         let text = handle.render();
@@ -332,5 +369,10 @@ mod tests {
             text.contains(r#"omni_pixeldojo_rate_limited_total{endpoint="poll"} 1"#),
             "{text}"
         );
+        assert!(
+            text.contains(r#"omni_jobs_total{state="delivered"} 0"#),
+            "{text}"
+        );
+        assert!(text.contains("omni_job_panics_total 0"), "{text}");
     }
 }

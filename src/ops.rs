@@ -135,7 +135,7 @@ fn discord_advice(config: &Config, e: &serenity::Error) -> String {
 }
 
 async fn check_pixeldojo(config: &Config) -> CheckLine {
-    let client = pixeldojo_client(config);
+    let client = PixelDojoClient::from_config(&config.pixeldojo);
     match client.check_key().await {
         Ok(()) => CheckLine::pass(format!(
             "PixelDojo: the API key works ({}).",
@@ -145,20 +145,11 @@ async fn check_pixeldojo(config: &Config) -> CheckLine {
     }
 }
 
-fn pixeldojo_client(config: &Config) -> PixelDojoClient {
-    PixelDojoClient::new(
-        &config.pixeldojo.base_url,
-        &config.pixeldojo.model,
-        config.pixeldojo.api_key.clone(),
-        Duration::from_secs(config.pixeldojo.request_timeout_seconds),
-    )
-}
-
 fn pixeldojo_advice(config: &Config, e: &ApiError) -> String {
     match e {
         ApiError::Unauthorized => "PixelDojo refused the API key. Create a key in your PixelDojo account settings and put it in `pixeldojo.api_key` (or PIXELDOJO_API_KEY).".to_owned(),
         ApiError::InsufficientCredits => "the key works but the account has no credits left; top up on pixeldojo.ai.".to_owned(),
-        ApiError::RateLimited { .. } => "PixelDojo is rate limiting this key right now; wait a minute and check again.".to_owned(),
+        ApiError::RateLimited => "PixelDojo is rate limiting this key right now; wait a minute and check again.".to_owned(),
         ApiError::NotSent(cause) | ApiError::Uncertain(cause) => format!(
             "cannot reach PixelDojo at {} ({cause}). Check the network and `pixeldojo.base_url`.",
             config.pixeldojo.base_url

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::quota::Limits;
+use crate::domain::quota::Limits;
 
 /// Default caps for every server; server admins override them with `/omni-admin`.
 #[derive(Debug, Clone, Deserialize)]

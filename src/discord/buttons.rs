@@ -5,8 +5,9 @@
 use poise::serenity_prelude as serenity;
 use serenity::{ButtonStyle, CreateActionRow, CreateButton};
 
-use crate::job::JobId;
-use crate::request::AspectRatio;
+use crate::domain::ids::JobId;
+use crate::domain::job::FailReason;
+use crate::domain::request::AspectRatio;
 
 const PREFIX: &str = "omni";
 
@@ -14,6 +15,8 @@ const PREFIX: &str = "omni";
 pub enum Action {
     /// The same request with a new random seed.
     Reroll(JobId),
+    /// Exactly the same request again (under a failure).
+    Again(JobId),
     /// Open a modal for a new prompt that continues the clip.
     Refine(JobId),
     /// The same prompt and inputs, as a new clip in the other aspect ratio.
@@ -30,11 +33,12 @@ impl Action {
     pub fn custom_id(self) -> String {
         let (verb, id) = match self {
             Self::Reroll(id) => ("reroll", id),
+            Self::Again(id) => ("again", id),
             Self::Refine(id) => ("refine", id),
             Self::Flip(id) => ("flip", id),
             Self::Cancel(id) => ("cancel", id),
             Self::RefineSubmit(id) => ("refine-modal", id),
-            Self::AnimateSubmit(key) => ("animate-modal", key),
+            Self::AnimateSubmit(key) => ("animate-modal", JobId(key)),
         };
         format!("{PREFIX}:{verb}:{id}")
     }
@@ -45,17 +49,19 @@ impl Action {
             return None;
         }
         let verb = parts.next()?;
-        let id: u64 = parts.next()?.parse().ok()?;
+        let number: u64 = parts.next()?.parse().ok()?;
+        let id = JobId(number);
         if parts.next().is_some() {
             return None;
         }
         Some(match verb {
             "reroll" => Self::Reroll(id),
+            "again" => Self::Again(id),
             "refine" => Self::Refine(id),
             "flip" => Self::Flip(id),
             "cancel" => Self::Cancel(id),
             "refine-modal" => Self::RefineSubmit(id),
-            "animate-modal" => Self::AnimateSubmit(id),
+            "animate-modal" => Self::AnimateSubmit(number),
             _ => return None,
         })
     }
@@ -84,13 +90,27 @@ pub fn clip_buttons(job_id: JobId, aspect: AspectRatio, can_continue: bool) -> C
     CreateActionRow::Buttons(buttons)
 }
 
-/// The button under a failure: the same request again (a new paid job, only on request).
-/// It shares the re-roll id, which also marks the message as this job's final post.
-pub fn retry_button(job_id: JobId) -> CreateActionRow {
-    CreateActionRow::Buttons(vec![CreateButton::new(Action::Reroll(job_id).custom_id())
-        .label("Try again")
+/// The button under a failure: exactly the same request again (a new paid job, only on
+/// request). After a lost submit it says that it may be charged twice.
+pub fn retry_button(job_id: JobId, reason: &FailReason) -> CreateActionRow {
+    let label = if reason.may_have_started() {
+        "Send again (may be charged twice)"
+    } else {
+        "Try again"
+    };
+    CreateActionRow::Buttons(vec![CreateButton::new(Action::Again(job_id).custom_id())
+        .label(label)
         .emoji('🔁')
         .style(ButtonStyle::Secondary)])
+}
+
+/// The buttons that mark a job's final message (a clip or a reason): how an earlier post is
+/// recognised in the channel's history.
+pub fn final_markers(job_id: JobId) -> [String; 2] {
+    [
+        Action::Reroll(job_id).custom_id(),
+        Action::Again(job_id).custom_id(),
+    ]
 }
 
 /// The cancel button on a request waiting in line.
@@ -107,11 +127,12 @@ mod tests {
     #[test]
     fn every_action_survives_a_round_trip_through_its_custom_id() {
         for a in [
-            Action::Reroll(1),
-            Action::Refine(u64::MAX),
-            Action::Flip(42),
-            Action::Cancel(7),
-            Action::RefineSubmit(9),
+            Action::Reroll(JobId(1)),
+            Action::Again(JobId(3)),
+            Action::Refine(JobId(u64::MAX)),
+            Action::Flip(JobId(42)),
+            Action::Cancel(JobId(7)),
+            Action::RefineSubmit(JobId(9)),
             Action::AnimateSubmit(11),
         ] {
             let id = a.custom_id();

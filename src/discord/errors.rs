@@ -3,16 +3,13 @@
 use poise::serenity_prelude as serenity;
 use tracing::{error, warn};
 
+use super::texts::GENERIC_FAILURE;
 use super::{Data, Error};
 
 /// An error whose text is written for the user who ran the command.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UserError(pub String);
-
-/// Shown when something failed on our side and the cause is only for the log.
-pub const GENERIC_FAILURE: &str =
-    "Something went wrong on my side, and nothing was charged. Please try again in a moment.";
 
 /// Discord's JSON error code and HTTP status of a failed REST call, if that is what it was.
 pub fn discord_error(e: &serenity::Error) -> Option<(u16, isize)> {
@@ -49,7 +46,10 @@ pub fn describe_client_error(e: &serenity::Error) -> String {
 }
 
 async fn reply_privately(ctx: super::Context<'_>, text: &str) {
-    let reply = poise::CreateReply::default().content(text).ephemeral(true);
+    let reply = poise::CreateReply::default()
+        .content(text)
+        .ephemeral(true)
+        .allowed_mentions(serenity::CreateAllowedMentions::new());
     if let Err(e) = ctx.send(reply).await {
         warn!(error = %describe(&e), "cannot send an error reply");
     }

@@ -1,10 +1,22 @@
-//! Gateway events other than commands: connection state, messages in the bot's conversations,
-//! button presses and modal submissions. Each event is translated into a core decision here;
-//! buttons carry what they need in their `custom_id`, so they keep working after a restart.
+//! Gateway events other than commands: messages in the bot's conversations, button presses and
+//! modal submissions, each translated into an [`crate::app`] call and its answer into a reply.
+//! Buttons carry what they need in their `custom_id`, so they keep working after a restart.
 
 use poise::serenity_prelude as serenity;
+use serenity::{
+    CreateActionRow, CreateAllowedMentions, CreateInputText, CreateInteractionResponse,
+    CreateInteractionResponseMessage, CreateMessage, CreateModal, InputTextStyle,
+};
+use tracing::{info, warn};
 
-use super::{followup, Data, Error};
+use super::buttons::Action;
+use super::errors::describe;
+use super::origin::{attachment, of_interaction, of_message};
+use super::texts;
+use super::{Data, Error};
+use crate::app::{MessageFacts, MessageOutcome, Restart, Started};
+use crate::domain::ids::{EventId, JobId, MessageId, UserId};
+use crate::domain::request::MAX_PROMPT_CHARS;
 
 /// poise's event hook: every gateway event passes through here.
 pub async fn handle(
@@ -14,21 +26,233 @@ pub async fn handle(
     let data = framework.user_data;
     let ctx = framework.serenity_context;
     match event {
-        serenity::FullEvent::Ready { .. } => {}
-        serenity::FullEvent::Message { new_message } => {
-            followup::on_message(ctx, data, new_message).await?;
-        }
+        serenity::FullEvent::Message { new_message } => on_message(ctx, data, new_message).await,
         serenity::FullEvent::InteractionCreate { interaction } => match interaction {
-            serenity::Interaction::Component(press) => {
-                followup::on_component(ctx, data, press).await?;
-            }
-            serenity::Interaction::Modal(submit) => {
-                followup::on_modal(ctx, data, submit).await?;
-            }
+            serenity::Interaction::Component(press) => on_component(ctx, data, press).await,
+            serenity::Interaction::Modal(submit) => on_modal(ctx, data, submit).await,
             // Commands and autocomplete are poise's.
-            _ => {}
+            _ => Ok(()),
         },
-        _ => {}
+        _ => Ok(()),
+    }
+}
+
+/// The text of a message without mentions of the bot.
+pub fn strip_mention(content: &str, bot_id: u64) -> String {
+    content
+        .replace(&format!("<@{bot_id}>"), "")
+        .replace(&format!("<@!{bot_id}>"), "")
+        .trim()
+        .to_owned()
+}
+
+/// A message that may be about one of the bot's clips.
+async fn on_message(
+    ctx: &serenity::Context,
+    data: &Data,
+    msg: &serenity::Message,
+) -> Result<(), Error> {
+    if msg.author.bot || msg.webhook_id.is_some() {
+        return Ok(());
+    }
+    let bot_id = ctx.cache.current_user().id.get();
+    let facts = MessageFacts {
+        id: MessageId(msg.id.get()),
+        origin: of_message(ctx, msg),
+        text: strip_mention(&msg.content, bot_id),
+        attachments: msg.attachments.iter().map(attachment).collect(),
+        replied_to: msg
+            .message_reference
+            .as_ref()
+            .and_then(|r| r.message_id)
+            .map(|m| MessageId(m.get())),
+        replied_to_bot: msg
+            .referenced_message
+            .as_deref()
+            .is_some_and(|m| m.author.id.get() == bot_id),
+    };
+    match data.app.on_message(facts).await {
+        MessageOutcome::Ignored => {}
+        MessageOutcome::Started(Started::New { job, .. }) => {
+            info!(job = %job, "follow-up from a message");
+        }
+        MessageOutcome::Started(Started::AlreadyHandled(_)) => {}
+        MessageOutcome::Explained(why) => reply(ctx, msg, &texts::why(&why)).await,
     }
     Ok(())
+}
+
+async fn reply(ctx: &serenity::Context, msg: &serenity::Message, text: &str) {
+    // A reply pings its author only (never roles or everyone).
+    let message = CreateMessage::new()
+        .content(text)
+        .reference_message(msg)
+        .allowed_mentions(CreateAllowedMentions::new().replied_user(true));
+    if let Err(e) = msg.channel_id.send_message(&ctx.http, message).await {
+        warn!(error = %describe(&e), "cannot reply");
+    }
+}
+
+/// The answer to a button press or modal: always private.
+fn private(text: impl Into<String>) -> CreateInteractionResponse {
+    CreateInteractionResponse::Message(
+        CreateInteractionResponseMessage::new()
+            .content(text)
+            .ephemeral(true)
+            .allowed_mentions(CreateAllowedMentions::new()),
+    )
+}
+
+/// Whether the presser may moderate here (Manage Messages).
+fn moderator(member: Option<&serenity::Member>) -> bool {
+    member
+        .and_then(|m| m.permissions)
+        .is_some_and(|p| p.manage_messages() || p.administrator())
+}
+
+/// A button press on one of the bot's messages.
+async fn on_component(
+    ctx: &serenity::Context,
+    data: &Data,
+    press: &serenity::ComponentInteraction,
+) -> Result<(), Error> {
+    let Some(action) = Action::parse(&press.data.custom_id) else {
+        return Ok(());
+    };
+    if let Action::Refine(id) = action {
+        return respond(ctx, press, refine_box(data, id)).await;
+    }
+    let app = &data.app;
+    let origin = of_interaction(
+        press.guild_id,
+        press.channel_id,
+        press.channel.as_ref(),
+        &press.user,
+        press.member.as_ref(),
+        press.attachment_size_limit,
+    );
+    let event = EventId(press.id.get());
+    let answer = match action {
+        Action::Cancel(id) => {
+            let by = UserId(press.user.id.get());
+            texts::cancelled(&app.cancel(id, by, moderator(press.member.as_ref())))
+        }
+        Action::Reroll(id) | Action::Again(id) | Action::Flip(id) => {
+            let how = match action {
+                Action::Reroll(_) => Restart::Reroll,
+                Action::Again(_) => Restart::Again,
+                _ => Restart::Flip,
+            };
+            match app.restart(id, how, origin, event).await {
+                Ok((Started::AlreadyHandled(_), _)) => return Ok(()),
+                Ok((_, told)) => texts::restarted(&told),
+                Err(refusal) => texts::action_refusal(&refusal),
+            }
+        }
+        Action::Refine(_) | Action::RefineSubmit(_) | Action::AnimateSubmit(_) => return Ok(()),
+    };
+    respond(ctx, press, private(answer)).await
+}
+
+/// The box that asks how to refine a clip.
+fn refine_box(data: &Data, id: JobId) -> CreateInteractionResponse {
+    let app = &data.app;
+    let label = app
+        .store
+        .job(id)
+        .ok()
+        .flatten()
+        .and_then(|job| job.conversation())
+        .and_then(|c| app.store.conversation(c).ok().flatten())
+        .and_then(|c| c.label_of(id).map(str::to_owned))
+        .unwrap_or_else(|| "this clip".to_owned());
+    let input = CreateInputText::new(InputTextStyle::Paragraph, "What should change?", "prompt")
+        .placeholder("e.g. make it night, with rain on the windows")
+        .max_length(MAX_PROMPT_CHARS as u16)
+        .required(true);
+    let modal = CreateModal::new(
+        Action::RefineSubmit(id).custom_id(),
+        format!("Refine {label}"),
+    )
+    .components(vec![CreateActionRow::InputText(input)]);
+    CreateInteractionResponse::Modal(modal)
+}
+
+async fn respond(
+    ctx: &serenity::Context,
+    press: &serenity::ComponentInteraction,
+    response: CreateInteractionResponse,
+) -> Result<(), Error> {
+    if let Err(e) = press.create_response(&ctx.http, response).await {
+        warn!(error = %describe(&e), "cannot answer a button press");
+    }
+    Ok(())
+}
+
+/// The text typed into a modal's input.
+fn modal_text(submit: &serenity::ModalInteraction) -> String {
+    submit
+        .data
+        .components
+        .iter()
+        .flat_map(|row| row.components.iter())
+        .find_map(|c| match c {
+            serenity::ActionRowComponent::InputText(t) => t.value.clone(),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// The refine box and the "Animate with Omni" box.
+async fn on_modal(
+    ctx: &serenity::Context,
+    data: &Data,
+    submit: &serenity::ModalInteraction,
+) -> Result<(), Error> {
+    let Some(action) = Action::parse(&submit.data.custom_id) else {
+        return Ok(());
+    };
+    let origin = of_interaction(
+        submit.guild_id,
+        submit.channel_id,
+        submit.channel.as_ref(),
+        &submit.user,
+        submit.member.as_ref(),
+        submit.attachment_size_limit,
+    );
+    let event = EventId(submit.id.get());
+    let prompt = modal_text(submit);
+    let (started, ok) = match action {
+        Action::RefineSubmit(id) => (
+            data.app.refine(id, prompt, origin, event).await,
+            texts::REFINING,
+        ),
+        Action::AnimateSubmit(key) => (
+            data.app.animate(key, prompt, origin, event).await,
+            texts::ANIMATING,
+        ),
+        _ => return Ok(()),
+    };
+    let answer = match started {
+        Ok(Started::AlreadyHandled(_)) => return Ok(()),
+        Ok(Started::New { .. }) => ok.to_owned(),
+        Err(refusal) => texts::action_refusal(&refusal),
+    };
+    if let Err(e) = submit.create_response(&ctx.http, private(answer)).await {
+        warn!(error = %describe(&e), "cannot answer a modal");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_of_the_bot_are_removed_from_a_prompt() {
+        assert_eq!(strip_mention("<@42> make it rain", 42), "make it rain");
+        assert_eq!(strip_mention("make it <@!42> rain", 42), "make it  rain");
+        assert_eq!(strip_mention("<@43> hi", 42), "<@43> hi");
+        assert_eq!(strip_mention("<@42>", 42), "");
+    }
 }

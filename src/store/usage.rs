@@ -1,54 +1,100 @@
 //! Usage counters, reservations, server policies and the last PixelDojo balance.
 //!
 //! Trees (all in the same sled `Db` as the jobs, so one flush makes both durable):
-//! - `usage_counters`: counter key → u64 big-endian. Keys, with `{guild}` 0 for direct messages:
-//!   - `uv/{guild}/{day}/{user}`: a user's clips that day in that server;
-//!   - `uc/{guild}/{day}/{user}`: a user's credits that day in that server (for reports);
+//! - `usage_counters`: counter key → u64 big-endian. `{scope}` is a server id, or `dm` for
+//!   direct messages (which belong to no server and have no server counters):
+//!   - `uv/{scope}/{day}/{user}`: a user's clips that day there;
+//!   - `uc/{scope}/{day}/{user}`: a user's credits that day there (for reports);
 //!   - `gv/{guild}/{day}`: the server's clips that day;
 //!   - `gm/{guild}/{month}`: the server's credits that month;
 //!   - `xc/{day}`: the whole bot's credits that day.
 //! - `usage_reservations`: job id (u64 BE) → [`Reservation`] as JSON: the exact counters a job
-//!   added, so that a refund undoes exactly that, once.
+//!   added, so that settling it undoes exactly that, once.
 //! - `guild_policies`: guild id (u64 BE) → [`GuildPolicy`] as JSON.
-//! - `usage_meta`: `credits_remaining` → [`Balance`] as JSON; `low_credit_alert` → the day the
-//!   last low-balance warning was sent.
+//! - `usage_meta`: `credits_remaining` → [`Balance`]; `low_credit_alert` → the day the last
+//!   low-balance warning was sent; `underflows` → how often a refund found less to take back
+//!   than it counted (a bug if it is ever not 0).
 //!
-//! Reserving is one sled transaction over the counters and the reservations: it reads every
-//! counter involved, asks [`quota::decide`], and either aborts with the refusal or adds to every
-//! counter and records the reservation. sled retries the closure on conflict, so concurrent
+//! Reserving reads every counter involved, asks [`quota::decide`], and either refuses or adds to
+//! every counter and records the reservation, inside one transaction (see
+//! [`Store::admit`](super::Store::admit)); sled retries the closure on conflict, so concurrent
 //! reservations serialize and no burst can pass a cap.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{abort, ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::transaction::{
+    abort, ConflictableTransactionError, TransactionError, TransactionalTree,
+    UnabortableTransactionError,
+};
 use sled::Transactional;
 
-use super::{Result, Store, StoreError};
-use crate::job::JobId;
-use crate::quota::{self, Cost, GuildPolicy, Limits, Refusal, Scope, Usage, Window};
+use super::{key, Result, Store, StoreError};
+use crate::domain::ids::{GuildId, JobId, Scope, UserId};
+use crate::domain::job::Settlement;
+use crate::domain::quota::{self, Cost, GuildPolicy, Limits, Refusal, Usage, Window};
 
-/// What one job added to the counters.
+/// What a counter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CounterKind {
+    UserClips,
+    UserCredits,
+    GuildClips,
+    GuildCredits,
+    GlobalCredits,
+}
+
+impl CounterKind {
+    fn is_credits(self) -> bool {
+        matches!(
+            self,
+            Self::UserCredits | Self::GuildCredits | Self::GlobalCredits
+        )
+    }
+}
+
+/// One counter a job added to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counted {
+    pub kind: CounterKind,
+    pub key: String,
+    pub amount: u64,
+}
+
+/// What one job added to the counters, and what of it was given back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
     pub job_id: JobId,
-    pub guild_id: u64,
-    pub user_id: u64,
+    pub scope: Scope,
+    pub user: UserId,
     pub day: String,
     pub month: String,
-    pub cost: Cost,
-    /// Every counter key and the amount added to it.
-    pub counters: Vec<(String, u64)>,
-    pub refunded: bool,
+    pub counters: Vec<Counted>,
+    #[serde(default)]
+    pub clips_refunded: bool,
+    #[serde(default)]
+    pub credits_refunded: bool,
+}
+
+impl Reservation {
+    /// The credits this job counts now (what was reserved, or what the vendor charged).
+    pub fn credits(&self) -> u64 {
+        if self.credits_refunded {
+            return 0;
+        }
+        self.counters
+            .iter()
+            .find(|c| c.kind == CounterKind::GlobalCredits)
+            .map_or(0, |c| c.amount)
+    }
 }
 
 /// What to reserve for a job.
 #[derive(Debug, Clone)]
 pub struct ReserveRequest<'a> {
     pub job_id: JobId,
-    /// 0 for direct messages.
-    pub guild_id: u64,
-    pub user_id: u64,
+    pub scope: Scope,
+    pub user: UserId,
     pub limits: Limits,
     pub window: &'a Window,
     pub cost: Cost,
@@ -64,27 +110,36 @@ pub struct Balance {
 /// A server's usage over some days.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
-    /// User id → (clips, credits) over the period.
-    pub per_user: BTreeMap<u64, (u64, u64)>,
+    /// User → (clips, credits) over the period.
+    pub per_user: BTreeMap<UserId, (u64, u64)>,
     /// The server's clips on each requested day, in the order given.
     pub per_day: Vec<u64>,
 }
 
-fn user_videos_key(guild: u64, day: &str, user: u64) -> String {
-    format!("uv/{guild}/{day}/{user}")
+fn scope_part(scope: Scope) -> String {
+    match scope {
+        Scope::Guild(g) => g.0.to_string(),
+        Scope::Dm => "dm".to_owned(),
+    }
 }
-fn user_credits_key(guild: u64, day: &str, user: u64) -> String {
-    format!("uc/{guild}/{day}/{user}")
+
+fn user_clips_key(scope: Scope, day: &str, user: UserId) -> String {
+    format!("uv/{}/{day}/{user}", scope_part(scope))
 }
-fn guild_videos_key(guild: u64, day: &str) -> String {
+fn user_credits_key(scope: Scope, day: &str, user: UserId) -> String {
+    format!("uc/{}/{day}/{user}", scope_part(scope))
+}
+fn guild_clips_key(guild: GuildId, day: &str) -> String {
     format!("gv/{guild}/{day}")
 }
-fn guild_credits_key(guild: u64, month: &str) -> String {
+fn guild_credits_key(guild: GuildId, month: &str) -> String {
     format!("gm/{guild}/{month}")
 }
 fn global_credits_key(day: &str) -> String {
     format!("xc/{day}")
 }
+
+const UNDERFLOWS: &str = "underflows";
 
 fn decode_u64(bytes: Option<&[u8]>) -> u64 {
     bytes
@@ -95,168 +150,260 @@ fn decode_u64(bytes: Option<&[u8]>) -> u64 {
 fn read(
     tree: &TransactionalTree,
     key: &str,
-) -> std::result::Result<u64, sled::transaction::UnabortableTransactionError> {
+) -> std::result::Result<u64, UnabortableTransactionError> {
     Ok(decode_u64(tree.get(key.as_bytes())?.as_deref()))
 }
 
-/// The usage part of the store. Cheap to clone.
-#[derive(Clone)]
-pub struct UsageStore {
-    counters: sled::Tree,
-    reservations: sled::Tree,
-    policies: sled::Tree,
-    meta: sled::Tree,
+/// The counters a job in `scope` adds to, with their amounts.
+fn counters_for(req: &ReserveRequest<'_>) -> Vec<Counted> {
+    let w = req.window;
+    let (scope, user, cost) = (req.scope, req.user, req.cost);
+    let counted = |kind, key, amount| Counted { kind, key, amount };
+    let mut out = vec![
+        counted(
+            CounterKind::UserClips,
+            user_clips_key(scope, &w.day, user),
+            cost.videos,
+        ),
+        counted(
+            CounterKind::UserCredits,
+            user_credits_key(scope, &w.day, user),
+            cost.credits,
+        ),
+    ];
+    if let Scope::Guild(g) = scope {
+        out.push(counted(
+            CounterKind::GuildClips,
+            guild_clips_key(g, &w.day),
+            cost.videos,
+        ));
+        out.push(counted(
+            CounterKind::GuildCredits,
+            guild_credits_key(g, &w.month),
+            cost.credits,
+        ));
+    }
+    out.push(counted(
+        CounterKind::GlobalCredits,
+        global_credits_key(&w.day),
+        cost.credits,
+    ));
+    out
 }
 
-impl UsageStore {
-    pub fn open(store: &Store) -> Result<Self> {
-        let db = store.db();
-        Ok(Self {
-            counters: db.open_tree("usage_counters")?,
-            reservations: db.open_tree("usage_reservations")?,
-            policies: db.open_tree("guild_policies")?,
-            meta: db.open_tree("usage_meta")?,
-        })
+/// Reserves inside a transaction over the counters and the reservations. Reserving the same
+/// job again returns its first reservation and counts nothing more.
+pub(super) fn reserve_in(
+    counters: &TransactionalTree,
+    reservations: &TransactionalTree,
+    req: &ReserveRequest<'_>,
+) -> std::result::Result<std::result::Result<Reservation, Refusal>, UnabortableTransactionError> {
+    let job_key = key(req.job_id.0);
+    if let Some(existing) = reservations.get(job_key)? {
+        if let Ok(r) = serde_json::from_slice::<Reservation>(&existing) {
+            return Ok(Ok(r));
+        }
     }
+    let w = req.window;
+    let guild = req.scope.guild();
+    let usage = Usage {
+        user_day_videos: read(counters, &user_clips_key(req.scope, &w.day, req.user))?,
+        guild_day_videos: match guild {
+            Some(g) => read(counters, &guild_clips_key(g, &w.day))?,
+            None => 0,
+        },
+        guild_month_credits: match guild {
+            Some(g) => read(counters, &guild_credits_key(g, &w.month))?,
+            None => 0,
+        },
+        global_day_credits: read(counters, &global_credits_key(&w.day))?,
+    };
+    if let Err(refusal) = quota::decide(&req.limits, &usage, req.cost, w, req.scope) {
+        return Ok(Err(refusal));
+    }
+    let reservation = Reservation {
+        job_id: req.job_id,
+        scope: req.scope,
+        user: req.user,
+        day: w.day.clone(),
+        month: w.month.clone(),
+        counters: counters_for(req),
+        clips_refunded: false,
+        credits_refunded: false,
+    };
+    for c in &reservation.counters {
+        let next = read(counters, &c.key)?.saturating_add(c.amount);
+        counters.insert(c.key.as_bytes(), &next.to_be_bytes())?;
+    }
+    // Serializing plain data cannot fail.
+    let encoded = serde_json::to_vec(&reservation).unwrap_or_default();
+    reservations.insert(&job_key, encoded)?;
+    Ok(Ok(reservation))
+}
 
+impl Store {
     fn counter(&self, key: &str) -> Result<u64> {
         Ok(decode_u64(self.counters.get(key.as_bytes())?.as_deref()))
     }
 
-    /// Counts the job against every cap at once, or refuses it without counting anything.
-    /// Reserving the same job again returns its first reservation and counts nothing more.
+    /// Reserves for a job on its own (admission does it together with storing the job).
     pub fn reserve(
         &self,
         req: &ReserveRequest<'_>,
     ) -> Result<std::result::Result<Reservation, Refusal>> {
-        let w = req.window;
-        let (g, u) = (req.guild_id, req.user_id);
-        let user_videos = user_videos_key(g, &w.day, u);
-        let guild_videos = guild_videos_key(g, &w.day);
-        let guild_credits = guild_credits_key(g, &w.month);
-        let global_credits = global_credits_key(&w.day);
-        let reservation = Reservation {
-            job_id: req.job_id,
-            guild_id: g,
-            user_id: u,
-            day: w.day.clone(),
-            month: w.month.clone(),
-            cost: req.cost,
-            counters: vec![
-                (user_videos.clone(), req.cost.videos),
-                (user_credits_key(g, &w.day, u), req.cost.credits),
-                (guild_videos.clone(), req.cost.videos),
-                (guild_credits.clone(), req.cost.credits),
-                (global_credits.clone(), req.cost.credits),
-            ],
-            refunded: false,
-        };
-        let encoded = serde_json::to_vec(&reservation)?;
-        let job_key = req.job_id.to_be_bytes();
-        let scope = if g == 0 {
-            Scope::DirectMessages
-        } else {
-            Scope::Server
-        };
         let outcome = (&self.counters, &self.reservations).transaction(|(c, r)| {
-            if let Some(existing) = r.get(job_key)? {
-                return Ok(Some(existing));
-            }
-            let usage = Usage {
-                user_day_videos: read(c, &user_videos)?,
-                guild_day_videos: read(c, &guild_videos)?,
-                guild_month_credits: read(c, &guild_credits)?,
-                global_day_credits: read(c, &global_credits)?,
-            };
-            if let Err(refusal) = quota::decide(&req.limits, &usage, req.cost, w, scope) {
-                return abort(refusal);
-            }
-            for (key, amount) in &reservation.counters {
-                let next = read(c, key)?.saturating_add(*amount);
-                c.insert(key.as_bytes(), &next.to_be_bytes())?;
-            }
-            r.insert(&job_key, encoded.as_slice())?;
-            Ok(None)
+            Ok::<_, ConflictableTransactionError<()>>(reserve_in(c, r, req)?)
         });
-        match outcome {
-            Ok(None) => Ok(Ok(reservation)),
-            Ok(Some(existing)) => Ok(Ok(serde_json::from_slice(&existing)?)),
-            Err(TransactionError::Abort(refusal)) => Ok(Err(refusal)),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-        }
+        outcome.map_err(|e| match e {
+            TransactionError::Abort(()) => StoreError::Transaction("aborted".into()),
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
     }
 
-    /// Undoes exactly what the job reserved. Returns false when there was nothing (left) to
-    /// refund, so refunding twice is harmless.
-    pub fn refund(&self, job_id: JobId) -> Result<bool> {
-        let job_key = job_id.to_be_bytes();
-        let outcome = (&self.counters, &self.reservations).transaction(|(c, r)| {
-            let Some(bytes) = r.get(job_key)? else {
-                return Ok(false);
-            };
-            let mut reservation: Reservation = match serde_json::from_slice(&bytes) {
-                Ok(v) => v,
-                Err(e) => return abort(e.to_string()),
-            };
-            if reservation.refunded {
-                return Ok(false);
-            }
-            for (key, amount) in &reservation.counters {
-                let next = read(c, key)?.saturating_sub(*amount);
-                c.insert(key.as_bytes(), &next.to_be_bytes())?;
-            }
-            reservation.refunded = true;
-            let encoded = match serde_json::to_vec(&reservation) {
-                Ok(v) => v,
-                Err(e) => return abort(e.to_string()),
-            };
-            r.insert(&job_key, encoded)?;
-            Ok::<_, ConflictableTransactionError<String>>(true)
-        });
+    /// Changes a job's reservation with `change`, which returns how much to add to (positive)
+    /// or take from (negative) each counter. Taking more than a counter holds is counted in
+    /// `underflows`, except from a user's clip count, which an admin may have reset.
+    fn adjust(
+        &self,
+        job_id: JobId,
+        change: impl Fn(&mut Reservation) -> Vec<(String, CounterKind, i128)>,
+    ) -> Result<Option<Reservation>> {
+        let job_key = key(job_id.0);
+        let outcome =
+            (&self.counters, &self.reservations, &self.usage_meta).transaction(|(c, r, meta)| {
+                let Some(bytes) = r.get(job_key)? else {
+                    return Ok(None);
+                };
+                let mut reservation: Reservation = match serde_json::from_slice(&bytes) {
+                    Ok(v) => v,
+                    Err(e) => return abort(e.to_string()),
+                };
+                let deltas = change(&mut reservation);
+                if deltas.is_empty() {
+                    return Ok(Some(reservation));
+                }
+                for (key, kind, delta) in &deltas {
+                    let current = i128::from(read(c, key)?);
+                    let next = current + delta;
+                    if next < 0 && *kind != CounterKind::UserClips {
+                        let n = read(meta, UNDERFLOWS)? + 1;
+                        meta.insert(UNDERFLOWS, &n.to_be_bytes())?;
+                    }
+                    let next = next.clamp(0, i128::from(u64::MAX)) as u64;
+                    c.insert(key.as_bytes(), &next.to_be_bytes())?;
+                }
+                let encoded = serde_json::to_vec(&reservation).unwrap_or_default();
+                r.insert(&job_key, encoded)?;
+                Ok(Some(reservation))
+            });
         outcome.map_err(|e| match e {
             TransactionError::Abort(msg) => StoreError::Transaction(msg),
             TransactionError::Storage(e) => StoreError::Sled(e),
         })
     }
 
+    /// Gives back what a job that ended without a clip does not owe (see
+    /// [`crate::domain::job::FailReason::settlement`]). Settling twice gives back nothing more.
+    pub fn settle(&self, job_id: JobId, settlement: Settlement) -> Result<Option<Reservation>> {
+        self.adjust(job_id, |r| {
+            let clips = settlement.clips && !r.clips_refunded;
+            let credits = settlement.credits && !r.credits_refunded;
+            r.clips_refunded |= clips;
+            r.credits_refunded |= credits;
+            r.counters
+                .iter()
+                .filter(|c| if c.kind.is_credits() { credits } else { clips })
+                .map(|c| (c.key.clone(), c.kind, -i128::from(c.amount)))
+                .collect()
+        })
+    }
+
+    /// Counts what the vendor said it charged for a job instead of what was reserved.
+    pub fn charge(&self, job_id: JobId, credits: u64) -> Result<Option<Reservation>> {
+        self.adjust(job_id, |r| {
+            if r.credits_refunded {
+                return Vec::new();
+            }
+            let mut deltas = Vec::new();
+            for c in r.counters.iter_mut().filter(|c| c.kind.is_credits()) {
+                if c.amount != credits {
+                    deltas.push((
+                        c.key.clone(),
+                        c.kind,
+                        i128::from(credits) - i128::from(c.amount),
+                    ));
+                    c.amount = credits;
+                }
+            }
+            deltas
+        })
+    }
+
     pub fn reservation(&self, job_id: JobId) -> Result<Option<Reservation>> {
-        match self.reservations.get(job_id.to_be_bytes())? {
+        match self.reservations.get(key(job_id.0))? {
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
             None => Ok(None),
         }
     }
 
+    /// How often a refund found less to take back than it counted (should stay 0).
+    pub fn underflows(&self) -> Result<u64> {
+        Ok(decode_u64(self.usage_meta.get(UNDERFLOWS)?.as_deref()))
+    }
+
     /// What counts against a user's request right now (a snapshot, for display).
-    pub fn usage(&self, guild: u64, user: u64, window: &Window) -> Result<Usage> {
+    pub fn usage(&self, scope: Scope, user: UserId, window: &Window) -> Result<Usage> {
+        let guild = scope.guild();
         Ok(Usage {
-            user_day_videos: self.counter(&user_videos_key(guild, &window.day, user))?,
-            guild_day_videos: self.counter(&guild_videos_key(guild, &window.day))?,
-            guild_month_credits: self.counter(&guild_credits_key(guild, &window.month))?,
+            user_day_videos: self.counter(&user_clips_key(scope, &window.day, user))?,
+            guild_day_videos: match guild {
+                Some(g) => self.counter(&guild_clips_key(g, &window.day))?,
+                None => 0,
+            },
+            guild_month_credits: match guild {
+                Some(g) => self.counter(&guild_credits_key(g, &window.month))?,
+                None => 0,
+            },
             global_day_credits: self.counter(&global_credits_key(&window.day))?,
         })
     }
 
+    /// The credits counted for a server in a month (`None`: DMs) and for the bot in a day.
+    pub fn credits_counted(
+        &self,
+        guild: Option<GuildId>,
+        month: &str,
+        day: &str,
+    ) -> Result<(u64, u64)> {
+        let server = match guild {
+            Some(g) => self.counter(&guild_credits_key(g, month))?,
+            None => 0,
+        };
+        Ok((server, self.counter(&global_credits_key(day))?))
+    }
+
     /// Sets a user's clip count for `day` back to 0 (their credits stay in the reports).
-    pub fn reset_user_day(&self, guild: u64, user: u64, day: &str) -> Result<u64> {
+    pub fn reset_user_day(&self, scope: Scope, user: UserId, day: &str) -> Result<u64> {
         let old = self
             .counters
-            .remove(user_videos_key(guild, day, user).as_bytes())?;
+            .remove(user_clips_key(scope, day, user).as_bytes())?;
         Ok(decode_u64(old.as_deref()))
     }
 
     /// Per-user clips and credits, and the server's clips per day, over `days` (`YYYY-MM-DD`).
-    pub fn report(&self, guild: u64, days: &[String]) -> Result<Report> {
+    pub fn report(&self, guild: GuildId, days: &[String]) -> Result<Report> {
+        let scope = Scope::Guild(guild);
         let mut report = Report::default();
         for day in days {
             for (prefix, credits) in [("uv", false), ("uc", true)] {
-                let scan = format!("{prefix}/{guild}/{day}/");
+                let scan = format!("{prefix}/{}/{day}/", scope_part(scope));
                 for item in self.counters.scan_prefix(scan.as_bytes()) {
                     let (k, v) = item?;
                     let user = std::str::from_utf8(&k[scan.len()..])
                         .ok()
                         .and_then(|s| s.parse::<u64>().ok());
                     if let Some(user) = user {
-                        let entry = report.per_user.entry(user).or_default();
+                        let entry = report.per_user.entry(UserId(user)).or_default();
                         let n = decode_u64(Some(&v));
                         if credits {
                             entry.1 += n;
@@ -268,13 +415,13 @@ impl UsageStore {
             }
             report
                 .per_day
-                .push(self.counter(&guild_videos_key(guild, day))?);
+                .push(self.counter(&guild_clips_key(guild, day))?);
         }
         Ok(report)
     }
 
-    pub fn policy(&self, guild: u64) -> Result<GuildPolicy> {
-        match self.policies.get(guild.to_be_bytes())? {
+    pub fn policy(&self, guild: GuildId) -> Result<GuildPolicy> {
+        match self.policies.get(key(guild.0))? {
             Some(v) => Ok(serde_json::from_slice(&v)?),
             None => Ok(GuildPolicy::default()),
         }
@@ -283,32 +430,32 @@ impl UsageStore {
     /// Applies `change` to the server's policy atomically and returns the result.
     pub fn update_policy(
         &self,
-        guild: u64,
+        guild: GuildId,
         change: impl Fn(&mut GuildPolicy),
     ) -> Result<GuildPolicy> {
-        let key = guild.to_be_bytes();
+        let k = key(guild.0);
         loop {
-            let old = self.policies.get(key)?;
+            let old = self.policies.get(k)?;
             let mut policy: GuildPolicy = match &old {
                 Some(v) => serde_json::from_slice(v)?,
                 None => GuildPolicy::default(),
             };
             change(&mut policy);
             let new = serde_json::to_vec(&policy)?;
-            if self.policies.compare_and_swap(key, old, Some(new))?.is_ok() {
+            if self.policies.compare_and_swap(k, old, Some(new))?.is_ok() {
                 return Ok(policy);
             }
         }
     }
 
     pub fn record_balance(&self, balance: Balance) -> Result<()> {
-        self.meta
+        self.usage_meta
             .insert("credits_remaining", serde_json::to_vec(&balance)?)?;
         Ok(())
     }
 
     pub fn balance(&self) -> Result<Option<Balance>> {
-        match self.meta.get("credits_remaining")? {
+        match self.usage_meta.get("credits_remaining")? {
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
             None => Ok(None),
         }
@@ -317,12 +464,12 @@ impl UsageStore {
     /// True the first time it is called for `day`: whoever gets true sends the day's warning.
     pub fn claim_low_credit_alert(&self, day: &str) -> Result<bool> {
         loop {
-            let old = self.meta.get("low_credit_alert")?;
+            let old = self.usage_meta.get("low_credit_alert")?;
             if old.as_deref() == Some(day.as_bytes()) {
                 return Ok(false);
             }
             if self
-                .meta
+                .usage_meta
                 .compare_and_swap("low_credit_alert", old, Some(day.as_bytes()))?
                 .is_ok()
             {
@@ -334,8 +481,9 @@ impl UsageStore {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::store;
     use super::*;
-    use crate::quota::CLIP_CREDITS;
+    use crate::domain::quota::CLIP_CREDITS;
     use std::sync::Arc;
 
     const LIMITS: Limits = Limits {
@@ -345,6 +493,7 @@ mod tests {
         guild_monthly_credits: 0,
         global_daily_credits: 0,
     };
+    const SERVER: Scope = Scope::Guild(GuildId(9));
 
     fn window() -> Window {
         let now = chrono::DateTime::parse_from_rfc3339("2025-03-10T12:00:00Z")
@@ -353,32 +502,30 @@ mod tests {
         Window::at(now, chrono_tz::UTC)
     }
 
-    fn open(path: &std::path::Path) -> (Store, UsageStore) {
-        let store = Store::open(path).unwrap();
-        let usage = UsageStore::open(&store).unwrap();
-        (store, usage)
-    }
-
-    fn req(job_id: JobId, user: u64, limits: Limits, w: &Window) -> ReserveRequest<'_> {
+    fn req(job_id: u64, user: u64, limits: Limits, w: &Window) -> ReserveRequest<'_> {
         ReserveRequest {
-            job_id,
-            guild_id: 9,
-            user_id: user,
+            job_id: JobId(job_id),
+            scope: SERVER,
+            user: UserId(user),
             limits,
             window: w,
             cost: Cost::CLIP,
         }
     }
 
+    const EVERYTHING: Settlement = Settlement {
+        clips: true,
+        credits: true,
+    };
+
     #[test]
     fn a_reservation_counts_every_window_and_a_refusal_counts_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_s, usage) = open(&dir.path().join("db"));
+        let (_dir, store) = store();
         let w = window();
         for job in 1..=3 {
-            usage.reserve(&req(job, 1, LIMITS, &w)).unwrap().unwrap();
+            store.reserve(&req(job, 1, LIMITS, &w)).unwrap().unwrap();
         }
-        let refusal = usage.reserve(&req(4, 1, LIMITS, &w)).unwrap().unwrap_err();
+        let refusal = store.reserve(&req(4, 1, LIMITS, &w)).unwrap().unwrap_err();
         assert!(matches!(
             refusal,
             Refusal::UserDaily {
@@ -387,8 +534,8 @@ mod tests {
                 ..
             }
         ));
-        assert!(usage.reservation(4).unwrap().is_none());
-        let u = usage.usage(9, 1, &w).unwrap();
+        assert!(store.reservation(JobId(4)).unwrap().is_none());
+        let u = store.usage(SERVER, UserId(1), &w).unwrap();
         assert_eq!(u.user_day_videos, 3);
         assert_eq!(u.guild_day_videos, 3);
         assert_eq!(u.guild_month_credits, 3 * CLIP_CREDITS);
@@ -397,32 +544,125 @@ mod tests {
 
     #[test]
     fn reserving_the_same_job_twice_counts_it_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_s, usage) = open(&dir.path().join("db"));
+        let (_dir, store) = store();
         let w = window();
-        let a = usage.reserve(&req(1, 1, LIMITS, &w)).unwrap().unwrap();
-        let b = usage.reserve(&req(1, 1, LIMITS, &w)).unwrap().unwrap();
+        let a = store.reserve(&req(1, 1, LIMITS, &w)).unwrap().unwrap();
+        let b = store.reserve(&req(1, 1, LIMITS, &w)).unwrap().unwrap();
         assert_eq!(a, b);
-        assert_eq!(usage.usage(9, 1, &w).unwrap().user_day_videos, 1);
+        assert_eq!(
+            store.usage(SERVER, UserId(1), &w).unwrap().user_day_videos,
+            1
+        );
     }
 
     #[test]
-    fn a_refund_undoes_exactly_the_reservation_and_twice_is_harmless() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_s, usage) = open(&dir.path().join("db"));
+    fn settling_undoes_exactly_the_reservation_and_twice_is_harmless() {
+        let (_dir, store) = store();
         let w = window();
-        usage.reserve(&req(1, 1, LIMITS, &w)).unwrap().unwrap();
-        usage.reserve(&req(2, 1, LIMITS, &w)).unwrap().unwrap();
-        assert!(usage.refund(1).unwrap());
-        assert!(!usage.refund(1).unwrap());
-        assert!(!usage.refund(99).unwrap(), "a job never reserved");
-        let u = usage.usage(9, 1, &w).unwrap();
+        store.reserve(&req(1, 1, LIMITS, &w)).unwrap().unwrap();
+        store.reserve(&req(2, 1, LIMITS, &w)).unwrap().unwrap();
+        assert!(store.settle(JobId(1), EVERYTHING).unwrap().is_some());
+        store.settle(JobId(1), EVERYTHING).unwrap();
+        assert!(
+            store.settle(JobId(99), EVERYTHING).unwrap().is_none(),
+            "a job never reserved"
+        );
+        let u = store.usage(SERVER, UserId(1), &w).unwrap();
         assert_eq!(u.user_day_videos, 1);
         assert_eq!(u.guild_month_credits, CLIP_CREDITS);
-        assert!(usage.reservation(1).unwrap().unwrap().refunded);
-        // Reserving a refunded job again does not count it again.
-        usage.reserve(&req(1, 1, LIMITS, &w)).unwrap().unwrap();
-        assert_eq!(usage.usage(9, 1, &w).unwrap().user_day_videos, 1);
+        let r = store.reservation(JobId(1)).unwrap().unwrap();
+        assert!(r.clips_refunded && r.credits_refunded);
+        assert_eq!(store.underflows().unwrap(), 0);
+        // Reserving a settled job again does not count it again.
+        store.reserve(&req(1, 1, LIMITS, &w)).unwrap().unwrap();
+        assert_eq!(
+            store.usage(SERVER, UserId(1), &w).unwrap().user_day_videos,
+            1
+        );
+    }
+
+    #[test]
+    fn a_charged_failure_gives_back_the_clip_but_keeps_the_credits() {
+        let (_dir, store) = store();
+        let w = window();
+        store.reserve(&req(1, 1, LIMITS, &w)).unwrap().unwrap();
+        store
+            .settle(
+                JobId(1),
+                Settlement {
+                    clips: true,
+                    credits: false,
+                },
+            )
+            .unwrap();
+        let u = store.usage(SERVER, UserId(1), &w).unwrap();
+        assert_eq!(u.user_day_videos, 0);
+        assert_eq!(u.guild_day_videos, 0);
+        assert_eq!(u.guild_month_credits, CLIP_CREDITS);
+        assert_eq!(u.global_day_credits, CLIP_CREDITS);
+        // A later full settlement can still give the credits back, once.
+        store.settle(JobId(1), EVERYTHING).unwrap();
+        store.settle(JobId(1), EVERYTHING).unwrap();
+        let u = store.usage(SERVER, UserId(1), &w).unwrap();
+        assert_eq!((u.user_day_videos, u.global_day_credits), (0, 0));
+        assert_eq!(store.underflows().unwrap(), 0);
+    }
+
+    #[test]
+    fn what_the_vendor_charged_replaces_what_was_reserved() {
+        let (_dir, store) = store();
+        let w = window();
+        store.reserve(&req(1, 1, LIMITS, &w)).unwrap().unwrap();
+        store.charge(JobId(1), 20).unwrap();
+        let u = store.usage(SERVER, UserId(1), &w).unwrap();
+        assert_eq!((u.guild_month_credits, u.global_day_credits), (20, 20));
+        assert_eq!(store.reservation(JobId(1)).unwrap().unwrap().credits(), 20);
+        store.charge(JobId(1), 10).unwrap();
+        let u = store.usage(SERVER, UserId(1), &w).unwrap();
+        assert_eq!(u.global_day_credits, 10);
+        store.settle(JobId(1), EVERYTHING).unwrap();
+        let u = store.usage(SERVER, UserId(1), &w).unwrap();
+        assert_eq!(u.global_day_credits, 0);
+        assert_eq!(store.underflows().unwrap(), 0);
+    }
+
+    #[test]
+    fn direct_messages_count_per_user_and_never_against_a_server() {
+        let (_dir, store) = store();
+        let w = window();
+        let dm = |job, user| ReserveRequest {
+            job_id: JobId(job),
+            scope: Scope::Dm,
+            user: UserId(user),
+            limits: Limits {
+                guild_daily_videos: 1,
+                ..LIMITS
+            },
+            window: &w,
+            cost: Cost::CLIP,
+        };
+        // Two users in DMs: a server cap of 1 does not make them share one bucket.
+        store.reserve(&dm(1, 1)).unwrap().unwrap();
+        store.reserve(&dm(2, 2)).unwrap().unwrap();
+        store.reserve(&dm(3, 2)).unwrap().unwrap();
+        assert_eq!(
+            store
+                .usage(Scope::Dm, UserId(2), &w)
+                .unwrap()
+                .user_day_videos,
+            2
+        );
+        assert_eq!(
+            store.usage(SERVER, UserId(2), &w).unwrap().user_day_videos,
+            0
+        );
+        assert_eq!(
+            store
+                .usage(Scope::Dm, UserId(2), &w)
+                .unwrap()
+                .global_day_credits,
+            48
+        );
     }
 
     #[test]
@@ -431,51 +671,62 @@ mod tests {
         let path = dir.path().join("db");
         let w = window();
         {
-            let (store, usage) = open(&path);
-            usage.reserve(&req(1, 1, LIMITS, &w)).unwrap().unwrap();
-            usage.reserve(&req(2, 1, LIMITS, &w)).unwrap().unwrap();
-            usage
-                .update_policy(9, |p| {
-                    p.user_allowances.insert(1, 7);
+            let store = Store::open(&path).unwrap();
+            store.reserve(&req(1, 1, LIMITS, &w)).unwrap().unwrap();
+            store.reserve(&req(2, 1, LIMITS, &w)).unwrap().unwrap();
+            store
+                .update_policy(GuildId(9), |p| {
+                    p.user_allowances.insert(UserId(1), 7);
                 })
                 .unwrap();
-            usage
+            store
                 .record_balance(Balance {
                     credits_remaining: 123,
                     at_ms: 5,
                 })
                 .unwrap();
-            store.db().flush().unwrap();
+            store.db.flush().unwrap();
         }
-        let (_s, usage) = open(&path);
-        assert_eq!(usage.usage(9, 1, &w).unwrap().user_day_videos, 2);
-        assert!(usage.refund(2).unwrap());
-        assert_eq!(usage.usage(9, 1, &w).unwrap().user_day_videos, 1);
-        assert_eq!(usage.policy(9).unwrap().user_allowances[&1], 7);
-        assert_eq!(usage.balance().unwrap().unwrap().credits_remaining, 123);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.usage(SERVER, UserId(1), &w).unwrap().user_day_videos,
+            2
+        );
+        store.settle(JobId(2), EVERYTHING).unwrap();
+        assert_eq!(
+            store.usage(SERVER, UserId(1), &w).unwrap().user_day_videos,
+            1
+        );
+        assert_eq!(
+            store.policy(GuildId(9)).unwrap().user_allowances[&UserId(1)],
+            7
+        );
+        assert_eq!(store.balance().unwrap().unwrap().credits_remaining, 123);
     }
 
     #[test]
     fn the_report_sums_clips_and_credits_per_user_and_per_day() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_s, usage) = open(&dir.path().join("db"));
+        let (_dir, store) = store();
         let w = window();
-        usage.reserve(&req(1, 1, LIMITS, &w)).unwrap().unwrap();
-        usage.reserve(&req(2, 1, LIMITS, &w)).unwrap().unwrap();
-        usage.reserve(&req(3, 2, LIMITS, &w)).unwrap().unwrap();
-        let r = usage
-            .report(9, &["2025-03-09".into(), w.day.clone()])
+        store.reserve(&req(1, 1, LIMITS, &w)).unwrap().unwrap();
+        store.reserve(&req(2, 1, LIMITS, &w)).unwrap().unwrap();
+        store.reserve(&req(3, 2, LIMITS, &w)).unwrap().unwrap();
+        let r = store
+            .report(GuildId(9), &["2025-03-09".into(), w.day.clone()])
             .unwrap();
-        assert_eq!(r.per_user[&1], (2, 2 * CLIP_CREDITS));
-        assert_eq!(r.per_user[&2], (1, CLIP_CREDITS));
+        assert_eq!(r.per_user[&UserId(1)], (2, 2 * CLIP_CREDITS));
+        assert_eq!(r.per_user[&UserId(2)], (1, CLIP_CREDITS));
         assert_eq!(r.per_day, [0, 3]);
-        assert_eq!(usage.reset_user_day(9, 1, &w.day).unwrap(), 2);
-        assert_eq!(usage.usage(9, 1, &w).unwrap().user_day_videos, 0);
+        assert_eq!(store.reset_user_day(SERVER, UserId(1), &w.day).unwrap(), 2);
         assert_eq!(
-            usage
-                .report(9, std::slice::from_ref(&w.day))
+            store.usage(SERVER, UserId(1), &w).unwrap().user_day_videos,
+            0
+        );
+        assert_eq!(
+            store
+                .report(GuildId(9), std::slice::from_ref(&w.day))
                 .unwrap()
-                .per_user[&1]
+                .per_user[&UserId(1)]
                 .1,
             32
         );
@@ -483,38 +734,36 @@ mod tests {
 
     #[test]
     fn the_low_credit_alert_is_claimed_once_per_day() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_s, usage) = open(&dir.path().join("db"));
-        assert!(usage.claim_low_credit_alert("2025-03-10").unwrap());
-        assert!(!usage.claim_low_credit_alert("2025-03-10").unwrap());
-        assert!(usage.claim_low_credit_alert("2025-03-11").unwrap());
+        let (_dir, store) = store();
+        assert!(store.claim_low_credit_alert("2025-03-10").unwrap());
+        assert!(!store.claim_low_credit_alert("2025-03-10").unwrap());
+        assert!(store.claim_low_credit_alert("2025-03-11").unwrap());
     }
 
     /// Many threads reserving at once never pass a cap: the user cap, then the server cap and
     /// the credit caps with many users, with refunds racing the reservations.
     #[test]
     fn concurrent_reservations_never_exceed_any_cap() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_s, usage) = open(&dir.path().join("db"));
+        let (_dir, store) = store();
         let w = Arc::new(window());
         let run = |first_job: u64, limits: Limits, users: u64, refund_every: u64| {
             let handles: Vec<_> = (0..64u64)
                 .map(|i| {
-                    let usage = usage.clone();
+                    let store = store.clone();
                     let w = w.clone();
                     std::thread::spawn(move || {
                         let job = first_job + i;
                         let r = ReserveRequest {
-                            job_id: job,
-                            guild_id: 9,
-                            user_id: 100 + i % users,
+                            job_id: JobId(job),
+                            scope: SERVER,
+                            user: UserId(100 + i % users),
                             limits,
                             window: &w,
                             cost: Cost::CLIP,
                         };
-                        let ok = usage.reserve(&r).unwrap().is_ok();
+                        let ok = store.reserve(&r).unwrap().is_ok();
                         if ok && refund_every > 0 && job % refund_every == 0 {
-                            usage.refund(job).unwrap();
+                            store.settle(JobId(job), EVERYTHING).unwrap();
                             return 0;
                         }
                         u64::from(ok)
@@ -525,7 +774,13 @@ mod tests {
         };
         // One user, cap 3.
         assert_eq!(run(1_000, LIMITS, 1, 0), 3);
-        assert_eq!(usage.usage(9, 100, &w).unwrap().user_day_videos, 3);
+        assert_eq!(
+            store
+                .usage(SERVER, UserId(100), &w)
+                .unwrap()
+                .user_day_videos,
+            3
+        );
 
         // Many users, server cap of 10 more clips today (3 already made), refunds racing.
         let limits = Limits {
@@ -534,7 +789,7 @@ mod tests {
             ..LIMITS
         };
         let kept = run(2_000, limits, 8, 5);
-        let u = usage.usage(9, 100, &w).unwrap();
+        let u = store.usage(SERVER, UserId(100), &w).unwrap();
         assert_eq!(u.guild_day_videos, 3 + kept);
         assert!(u.guild_day_videos <= 13, "{u:?}");
 
@@ -546,8 +801,9 @@ mod tests {
             ..LIMITS
         };
         assert_eq!(run(3_000, limits, 8, 0), 4);
-        let after = usage.usage(9, 100, &w).unwrap();
+        let after = store.usage(SERVER, UserId(100), &w).unwrap();
         assert!(after.guild_month_credits <= limits.guild_monthly_credits);
         assert_eq!(after.guild_month_credits, after.global_day_credits);
+        assert_eq!(store.underflows().unwrap(), 0);
     }
 }

@@ -181,7 +181,7 @@ async fn a_failed_job_is_refunded_so_the_next_request_is_accepted() {
     world.bot_message(thread, "couldn't make this clip").await;
     assert!(
         world
-            .wait_log(WAIT, |log| log.contains("usage refunded"))
+            .wait_log(WAIT, |log| log.contains("usage settled"))
             .await
     );
     let next = omni_reply(&world, "something fine", Ctx::guild(discord::USER_ID)).await;

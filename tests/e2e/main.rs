@@ -5,4 +5,5 @@ mod faults;
 mod omni;
 mod ops;
 mod refine;
+mod reliability;
 mod support;

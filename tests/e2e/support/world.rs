@@ -276,6 +276,15 @@ path = "{data}"
         }
     }
 
+    /// The bot's messages in `channel`.
+    pub fn bot_messages(&self, channel: u64) -> Vec<StoredMessage> {
+        self.discord
+            .messages_in(channel)
+            .into_iter()
+            .filter(|m| m.author_id == discord::BOT_USER_ID)
+            .collect()
+    }
+
     /// Bot messages in `channel` that carry a video file.
     pub fn clips_in(&self, channel: u64) -> Vec<StoredMessage> {
         self.discord

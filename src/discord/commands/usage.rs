@@ -1,0 +1,43 @@
+//! `/omni-usage`: a member's own usage, what is left, and what they have running (private).
+
+use poise::serenity_prelude as serenity;
+
+use crate::discord::texts;
+use crate::discord::{Context, Error};
+use crate::domain::ids::{GuildId, RoleId, Scope, UserId};
+
+/// The invoking member's role ids (none in DMs).
+pub(crate) fn invoker_roles(ctx: &Context<'_>) -> Vec<RoleId> {
+    match ctx {
+        poise::Context::Application(app) => app
+            .interaction
+            .member
+            .as_ref()
+            .map(|m| m.roles.iter().map(|r| RoleId(r.get())).collect())
+            .unwrap_or_default(),
+        poise::Context::Prefix(_) => Vec::new(),
+    }
+}
+
+/// See how many clips you can still make today, what you have rendering, and when it resets.
+#[poise::command(slash_command, rename = "omni-usage")]
+pub async fn omni_usage(ctx: Context<'_>) -> Result<(), Error> {
+    let app = &ctx.data().app;
+    let guild = ctx.guild_id().map(|g| GuildId(g.get()));
+    let user = UserId(ctx.author().id.get());
+    let effective = app
+        .caps
+        .effective(&app.store, guild, user, &invoker_roles(&ctx))?;
+    let window = app.caps.window(app.clock.as_ref());
+    let used = app.store.usage(Scope::from_guild(guild), user, &window)?;
+    let (running, queued) = app.engine.user_jobs(user);
+    let text = texts::usage(&effective, &used, &window, running, queued, guild.is_some());
+    ctx.send(
+        poise::CreateReply::default()
+            .ephemeral(true)
+            .content(text)
+            .allowed_mentions(serenity::CreateAllowedMentions::new()),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! Start-up: opens the store, serves `/healthz`, builds the Discord client, and, once Discord
+//! says hello, wires the app (engine, vendor client, caps, alerts) to the real ports, registers
+//! the commands and resumes the jobs in flight. On a signal it stops taking work, lets jobs
+//! reach a persisted point and flushes the store.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use poise::serenity_prelude as serenity;
+use tracing::{error, info, warn};
+
+use super::chat::DiscordChat;
+use super::{commands, errors, events, health, http_client, intents, Data};
+use crate::app::{App, AppParts, Caps};
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::domain::request::InputLimits;
+use crate::domain::scheduler::Tuning;
+use crate::engine::{EngineSettings, EventHook};
+use crate::pixeldojo::{PixelDojoClient, ThrottleSettings};
+use crate::store::Store;
+
+/// The engine's settings from the configuration.
+pub fn engine_settings(config: &Config) -> EngineSettings {
+    let p = &config.pixeldojo;
+    EngineSettings {
+        job_timeout: Duration::from_secs(p.job_timeout_minutes * 60),
+        prior_render: Duration::from_secs(p.expected_render_seconds),
+        intent_tip: !config.discord.message_content_intent,
+        tuning: Tuning::default(),
+        ..EngineSettings::default()
+    }
+}
+
+/// The throttled client's settings from the configuration.
+pub fn throttle_settings(config: &Config) -> ThrottleSettings {
+    let p = &config.pixeldojo;
+    ThrottleSettings {
+        requests_per_minute: p.max_requests_per_minute,
+        max_concurrent_downloads: p.max_concurrent_downloads,
+        downloads_use_budget: p.downloads_use_api_budget,
+        download_hosts: p.download_hosts(),
+    }
+}
+
+/// Everything the app is built from, with the real vendor client and the given Discord side.
+pub fn app_parts(
+    config: &Config,
+    store: Store,
+    chat: Arc<dyn crate::engine::ports::Chat>,
+) -> AppParts {
+    AppParts {
+        store,
+        vendor: Arc::new(PixelDojoClient::from_config(&config.pixeldojo)),
+        chat,
+        clock: Arc::new(SystemClock),
+        engine: engine_settings(config),
+        throttle: throttle_settings(config),
+        caps: Caps::new(config.limits.defaults(), config.limits.time_zone()),
+        alerts: config.alerts.clone(),
+        limits: InputLimits::from_megabytes(config.inputs.max_image_mb, config.inputs.max_video_mb),
+        seeds: Arc::new(|| i64::from(rand::random::<u32>())),
+        hooks: vec![Arc::new(crate::metrics::record) as EventHook],
+    }
+}
+
+/// Runs the bot until the gateway connection ends for good or a shutdown signal arrives.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let store = Store::open(&config.storage.path)
+        .with_context(|| format!("cannot open the store at {}", config.storage.path.display()))?;
+    let health = crate::metrics::Health::new(store.clone());
+    if let Some(metrics) = &config.metrics {
+        // Before the Discord connection, so that /healthz answers 503 until it is up.
+        crate::metrics::start(metrics.listen, health.clone()).await?;
+    }
+    // The app needs serenity's shared HTTP client, which exists only once the client is built;
+    // setup fills this cell so that the shutdown path can reach the engine too.
+    let app_cell: Arc<OnceLock<App>> = Arc::default();
+    let setup_cell = app_cell.clone();
+    let setup_config = config.clone();
+    let setup_health = health.clone();
+    let setup_store = store.clone();
+    let guild_id = config.discord.guild_id;
+    let framework = poise::Framework::builder()
+        .options(poise::FrameworkOptions {
+            commands: commands::all(),
+            on_error: |e| Box::pin(errors::on_error(e)),
+            event_handler: |framework, event| Box::pin(events::handle(framework, event)),
+            ..Default::default()
+        })
+        .setup(move |ctx, ready, framework| {
+            Box::pin(async move {
+                info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+                let commands = &framework.options().commands;
+                match guild_id {
+                    Some(g) => {
+                        poise::builtins::register_in_guild(ctx, commands, serenity::GuildId::new(g))
+                            .await?
+                    }
+                    None => poise::builtins::register_globally(ctx, commands).await?,
+                }
+                info!(count = commands.len(), guild = ?guild_id, "commands registered");
+                let chat = Arc::new(DiscordChat::new(ctx.http.clone()));
+                let app = App::build(app_parts(&setup_config, setup_store.clone(), chat));
+                let _ = setup_cell.set(app.clone());
+                // Setup runs once per process, so the poll loop starts exactly once.
+                app.engine.start();
+                let resumed = app.engine.resume()?;
+                if resumed > 0 {
+                    info!(resumed, "resumed jobs that were in flight");
+                }
+                match setup_store.sweep_drafts(app.clock.now_ms()) {
+                    Ok(0) => {}
+                    Ok(n) => info!(removed = n, "removed expired drafts"),
+                    Err(e) => warn!(error = %e, "cannot remove expired drafts"),
+                }
+                info!("bot ready");
+                Ok(Data {
+                    config: setup_config,
+                    app,
+                    health: setup_health,
+                })
+            })
+        })
+        .build();
+
+    let mut client = serenity::ClientBuilder::new_with_http(
+        http_client(&config),
+        intents(config.discord.message_content_intent),
+    )
+    .framework(framework)
+    .await
+    .context("cannot build the Discord client")?;
+    health.set_gateway_probe(health::gateway_probe(client.shard_manager.clone()));
+
+    let shard_manager = client.shard_manager.clone();
+    let signal_cell = app_cell.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("shutting down: no new work; jobs resume at the next start");
+        if let Some(app) = signal_cell.get() {
+            app.engine.shutdown();
+        }
+        shard_manager.shutdown_all().await;
+    });
+
+    let result = client.start().await;
+    // No new work; let jobs reach a persisted point (an upload under way finishes), then make
+    // everything durable.
+    if let Some(app) = app_cell.get() {
+        app.engine.shutdown();
+        let left = app.engine.drain(Duration::from_secs(8)).await;
+        if left > 0 {
+            warn!(
+                left,
+                "jobs still busy at exit; they resume at the next start"
+            );
+        }
+    }
+    if let Err(e) = store.flush().await {
+        error!(error = %e, "flushing the store failed");
+    }
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            warn!(error = %e, "the Discord client stopped");
+            Err(anyhow::anyhow!(errors::describe_client_error(&e)))
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,578 @@
+//! What a user may ask for, checked against what the API accepts before any credit is spent.
+//!
+//! Plain Rust: no Discord, no HTTP. A [`Draft`] is what a user typed and attached; a
+//! [`GenerationRequest`] is a draft that passed every rule the vendor documents, so everything
+//! behind this edge can trust it. A [`RequestError`] says which rule a draft broke, as data.
+
+use serde::{Deserialize, Serialize};
+
+/// Reference images the API accepts for a fresh generation.
+pub const MAX_REFERENCES: usize = 7;
+/// Reference images the API accepts when editing a video or continuing a clip.
+pub const MAX_REFERENCES_WITH_VIDEO: usize = 5;
+/// Longest prompt the bot forwards (Discord's own text option limit is 6000).
+pub const MAX_PROMPT_CHARS: usize = 2000;
+pub const MIN_DURATION: i64 = 3;
+pub const MAX_DURATION: i64 = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AspectRatio {
+    #[serde(rename = "16:9")]
+    Landscape,
+    #[serde(rename = "9:16")]
+    Portrait,
+}
+
+impl AspectRatio {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Landscape => "16:9",
+            Self::Portrait => "9:16",
+        }
+    }
+
+    /// The other orientation (for the "other aspect ratio" button).
+    pub fn flipped(self) -> Self {
+        match self {
+            Self::Landscape => Self::Portrait,
+            Self::Portrait => Self::Landscape,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "16:9" => Some(Self::Landscape),
+            "9:16" => Some(Self::Portrait),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Mp4,
+    Webm,
+    Mov,
+}
+
+impl OutputFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mp4 => "mp4",
+            Self::Webm => "webm",
+            Self::Mov => "mov",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "mp4" => Some(Self::Mp4),
+            "webm" => Some(Self::Webm),
+            "mov" => Some(Self::Mov),
+            _ => None,
+        }
+    }
+}
+
+/// A file a user attached, as Discord describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub url: String,
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    Image,
+    Video,
+    Other,
+}
+
+impl Attachment {
+    /// What the file is, by its content type, or by its extension when Discord gave none.
+    pub fn kind(&self) -> MediaKind {
+        let by_type = self.content_type.as_deref().map(|ct| {
+            let ct = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if ct.starts_with("image/") {
+                MediaKind::Image
+            } else if ct.starts_with("video/") {
+                MediaKind::Video
+            } else {
+                MediaKind::Other
+            }
+        });
+        by_type.unwrap_or_else(|| {
+            let ext = self
+                .filename
+                .rsplit_once('.')
+                .map(|(_, e)| e.to_ascii_lowercase())
+                .unwrap_or_default();
+            match ext.as_str() {
+                "png" | "jpg" | "jpeg" | "webp" | "gif" => MediaKind::Image,
+                "mp4" | "webm" | "mov" | "m4v" => MediaKind::Video,
+                _ => MediaKind::Other,
+            }
+        })
+    }
+}
+
+/// Size limits on attachments, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct InputLimits {
+    pub max_image_bytes: u64,
+    pub max_video_bytes: u64,
+}
+
+impl InputLimits {
+    pub fn from_megabytes(image_mb: u64, video_mb: u64) -> Self {
+        Self {
+            max_image_bytes: image_mb * 1024 * 1024,
+            max_video_bytes: video_mb * 1024 * 1024,
+        }
+    }
+}
+
+/// What a user typed and attached, before any check.
+#[derive(Debug, Clone, Default)]
+pub struct Draft {
+    pub prompt: String,
+    pub aspect_ratio: Option<AspectRatio>,
+    pub duration: Option<i64>,
+    /// The start frame.
+    pub image: Option<Attachment>,
+    /// A source video to edit.
+    pub video: Option<Attachment>,
+    /// Reference images with the option name they came from (`reference_3`), for messages.
+    pub references: Vec<(String, Attachment)>,
+    pub seed: Option<i64>,
+    pub format: Option<OutputFormat>,
+    /// Continue an earlier clip (a follow-up turn).
+    pub video_id: Option<String>,
+    /// A follow-up whose `video_id` is looked up when it starts: checked by the same rules.
+    pub continues: bool,
+}
+
+/// Why a draft cannot be sent (the Discord adapter words it for the user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    EmptyPrompt,
+    PromptTooLong {
+        len: usize,
+    },
+    DurationOutOfRange(i64),
+    /// `option` names where the file was given (`image`, `reference_3`, `image 2`).
+    NotAnImage {
+        option: String,
+        filename: String,
+        content_type: Option<String>,
+    },
+    NotAVideo {
+        option: String,
+        filename: String,
+        content_type: Option<String>,
+    },
+    TooLarge {
+        option: String,
+        filename: String,
+        size: u64,
+        max: u64,
+    },
+    TooManyReferencesWithVideo {
+        count: usize,
+    },
+    TooManyReferences {
+        count: usize,
+    },
+    /// A follow-up continues a clip at its length, so it cannot take this.
+    NotWithFollowUp(FollowUpConflict),
+}
+
+/// What a follow-up cannot carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUpConflict {
+    StartImage,
+    SourceVideo,
+    Duration,
+}
+
+/// A request that passed every documented rule of the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenerationRequest {
+    prompt: String,
+    aspect_ratio: Option<AspectRatio>,
+    duration: Option<u8>,
+    image: Option<String>,
+    references: Vec<String>,
+    video: Option<String>,
+    video_id: Option<String>,
+    seed: Option<i64>,
+    format: Option<OutputFormat>,
+}
+
+impl GenerationRequest {
+    /// Checks a draft against the API's rules, in the order a user would fix them.
+    pub fn validate(draft: Draft, limits: &InputLimits) -> Result<Self, RequestError> {
+        let prompt = draft.prompt.trim().to_owned();
+        if prompt.is_empty() {
+            return Err(RequestError::EmptyPrompt);
+        }
+        let len = prompt.chars().count();
+        if len > MAX_PROMPT_CHARS {
+            return Err(RequestError::PromptTooLong { len });
+        }
+        let duration = match draft.duration {
+            None => None,
+            Some(d) if (MIN_DURATION..=MAX_DURATION).contains(&d) => Some(d as u8),
+            Some(d) => return Err(RequestError::DurationOutOfRange(d)),
+        };
+        if let Some(image) = &draft.image {
+            check_media(image, "image", MediaKind::Image, limits)?;
+        }
+        if let Some(video) = &draft.video {
+            check_media(video, "video", MediaKind::Video, limits)?;
+        }
+        for (option, reference) in &draft.references {
+            check_media(reference, option, MediaKind::Image, limits)?;
+        }
+        let count = draft.references.len();
+        let follow_up = draft.video_id.is_some() || draft.continues;
+        let continues_or_edits = draft.video.is_some() || follow_up;
+        if continues_or_edits && count > MAX_REFERENCES_WITH_VIDEO {
+            return Err(RequestError::TooManyReferencesWithVideo { count });
+        }
+        if count > MAX_REFERENCES {
+            return Err(RequestError::TooManyReferences { count });
+        }
+        if follow_up {
+            if draft.image.is_some() {
+                return Err(RequestError::NotWithFollowUp(FollowUpConflict::StartImage));
+            }
+            if draft.video.is_some() {
+                return Err(RequestError::NotWithFollowUp(FollowUpConflict::SourceVideo));
+            }
+            if duration.is_some() {
+                return Err(RequestError::NotWithFollowUp(FollowUpConflict::Duration));
+            }
+        }
+        Ok(Self {
+            prompt,
+            aspect_ratio: draft.aspect_ratio,
+            duration,
+            image: draft.image.map(|a| a.url),
+            references: draft.references.into_iter().map(|(_, a)| a.url).collect(),
+            video: draft.video.map(|a| a.url),
+            video_id: draft.video_id,
+            seed: draft.seed,
+            format: draft.format,
+        })
+    }
+
+    pub fn prompt(&self) -> &str {
+        &self.prompt
+    }
+    pub fn aspect_ratio(&self) -> Option<AspectRatio> {
+        self.aspect_ratio
+    }
+    pub fn duration(&self) -> Option<u8> {
+        self.duration
+    }
+    pub fn image(&self) -> Option<&str> {
+        self.image.as_deref()
+    }
+    pub fn references(&self) -> &[String] {
+        &self.references
+    }
+    pub fn video(&self) -> Option<&str> {
+        self.video.as_deref()
+    }
+    pub fn video_id(&self) -> Option<&str> {
+        self.video_id.as_deref()
+    }
+    pub fn seed(&self) -> Option<i64> {
+        self.seed
+    }
+    pub fn format(&self) -> OutputFormat {
+        self.format.unwrap_or(OutputFormat::Mp4)
+    }
+    pub fn format_choice(&self) -> Option<OutputFormat> {
+        self.format
+    }
+
+    /// The same request with another seed (re-roll).
+    pub fn with_seed(&self, seed: i64) -> Self {
+        Self {
+            seed: Some(seed),
+            ..self.clone()
+        }
+    }
+
+    /// The same request continuing the clip `video_id` (a follow-up, checked at creation with
+    /// [`GenerationRequest::validate`] and a placeholder id).
+    pub fn with_video_id(&self, video_id: String) -> Self {
+        Self {
+            video_id: Some(video_id),
+            ..self.clone()
+        }
+    }
+
+    /// The same prompt and inputs as a fresh clip (no continuation).
+    pub fn without_video_id(&self) -> Self {
+        Self {
+            video_id: None,
+            ..self.clone()
+        }
+    }
+
+    /// The same request in the other orientation.
+    pub fn with_aspect_ratio(&self, aspect_ratio: AspectRatio) -> Self {
+        Self {
+            aspect_ratio: Some(aspect_ratio),
+            ..self.clone()
+        }
+    }
+
+    /// A short kind used to learn typical render times ("t2v-8s", "i2v-5s", "edit", "continue").
+    pub fn kind_key(&self) -> String {
+        let base = if self.video_id.is_some() {
+            "continue"
+        } else if self.video.is_some() {
+            "edit"
+        } else if self.image.is_some() {
+            "i2v"
+        } else {
+            "t2v"
+        };
+        format!("{base}-{}s", self.duration.unwrap_or(8))
+    }
+}
+
+fn check_media(
+    a: &Attachment,
+    option: &str,
+    want: MediaKind,
+    limits: &InputLimits,
+) -> Result<(), RequestError> {
+    let kind = a.kind();
+    if kind != want {
+        let (option, filename, content_type) = (
+            option.to_owned(),
+            a.filename.clone(),
+            a.content_type.clone(),
+        );
+        return Err(match want {
+            MediaKind::Video => RequestError::NotAVideo {
+                option,
+                filename,
+                content_type,
+            },
+            _ => RequestError::NotAnImage {
+                option,
+                filename,
+                content_type,
+            },
+        });
+    }
+    let max = match want {
+        MediaKind::Video => limits.max_video_bytes,
+        _ => limits.max_image_bytes,
+    };
+    if a.size > max {
+        return Err(RequestError::TooLarge {
+            option: option.to_owned(),
+            filename: a.filename.clone(),
+            size: a.size,
+            max,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: InputLimits = InputLimits {
+        max_image_bytes: 1000,
+        max_video_bytes: 5000,
+    };
+
+    fn file(name: &str, ct: Option<&str>, size: u64) -> Attachment {
+        Attachment {
+            url: format!("https://cdn.example/{name}"),
+            filename: name.to_owned(),
+            content_type: ct.map(str::to_owned),
+            size,
+        }
+    }
+
+    fn draft(prompt: &str) -> Draft {
+        Draft {
+            prompt: prompt.to_owned(),
+            ..Draft::default()
+        }
+    }
+
+    #[test]
+    fn a_plain_prompt_is_accepted_and_trimmed() {
+        let r = GenerationRequest::validate(draft("  waves at dusk "), &LIMITS).unwrap();
+        assert_eq!(r.prompt(), "waves at dusk");
+        assert_eq!(r.format(), OutputFormat::Mp4);
+    }
+
+    #[test]
+    fn an_empty_or_blank_prompt_is_refused() {
+        assert_eq!(
+            GenerationRequest::validate(draft("   "), &LIMITS),
+            Err(RequestError::EmptyPrompt)
+        );
+    }
+
+    #[test]
+    fn a_too_long_prompt_is_refused() {
+        let long = "a".repeat(MAX_PROMPT_CHARS + 1);
+        assert!(matches!(
+            GenerationRequest::validate(draft(&long), &LIMITS),
+            Err(RequestError::PromptTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn durations_outside_three_to_ten_seconds_are_refused() {
+        for (d, ok) in [(2, false), (3, true), (10, true), (11, false)] {
+            let mut dr = draft("x");
+            dr.duration = Some(d);
+            assert_eq!(GenerationRequest::validate(dr, &LIMITS).is_ok(), ok, "{d}");
+        }
+    }
+
+    #[test]
+    fn a_start_frame_that_is_not_an_image_is_refused_with_its_name() {
+        let mut d = draft("x");
+        d.image = Some(file("notes.pdf", Some("application/pdf"), 10));
+        let e = GenerationRequest::validate(d, &LIMITS).unwrap_err();
+        assert_eq!(
+            e,
+            RequestError::NotAnImage {
+                option: "image".into(),
+                filename: "notes.pdf".into(),
+                content_type: Some("application/pdf".into())
+            }
+        );
+    }
+
+    #[test]
+    fn a_video_option_that_is_not_a_video_is_refused() {
+        let mut d = draft("x");
+        d.video = Some(file("cat.png", Some("image/png"), 10));
+        assert!(matches!(
+            GenerationRequest::validate(d, &LIMITS),
+            Err(RequestError::NotAVideo { .. })
+        ));
+    }
+
+    #[test]
+    fn the_extension_decides_when_discord_gives_no_content_type() {
+        assert_eq!(file("a.JPG", None, 1).kind(), MediaKind::Image);
+        assert_eq!(file("a.mov", None, 1).kind(), MediaKind::Video);
+        assert_eq!(file("a.txt", None, 1).kind(), MediaKind::Other);
+        assert_eq!(
+            file("a.png", Some("image/png; charset=x"), 1).kind(),
+            MediaKind::Image
+        );
+    }
+
+    #[test]
+    fn oversized_inputs_are_refused_with_both_sizes() {
+        let mut d = draft("x");
+        d.image = Some(file("big.png", Some("image/png"), 1001));
+        let e = GenerationRequest::validate(d, &LIMITS).unwrap_err();
+        assert!(matches!(e, RequestError::TooLarge { .. }), "{e:?}");
+        let mut d = draft("x");
+        d.video = Some(file("big.mp4", Some("video/mp4"), 5001));
+        assert!(GenerationRequest::validate(d, &LIMITS).is_err());
+    }
+
+    #[test]
+    fn more_than_five_references_with_a_video_are_refused_but_five_pass() {
+        let refs = |n: usize| {
+            (1..=n)
+                .map(|i| {
+                    (
+                        format!("reference_{i}"),
+                        file(&format!("r{i}.png"), Some("image/png"), 1),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut d = draft("x");
+        d.video = Some(file("v.mp4", Some("video/mp4"), 1));
+        d.references = refs(6);
+        assert_eq!(
+            GenerationRequest::validate(d.clone(), &LIMITS),
+            Err(RequestError::TooManyReferencesWithVideo { count: 6 })
+        );
+        d.references = refs(5);
+        assert_eq!(
+            GenerationRequest::validate(d, &LIMITS)
+                .unwrap()
+                .references()
+                .len(),
+            5
+        );
+        let mut d = draft("x");
+        d.references = refs(7);
+        assert!(GenerationRequest::validate(d.clone(), &LIMITS).is_ok());
+        d.references = refs(8);
+        assert!(GenerationRequest::validate(d, &LIMITS).is_err());
+    }
+
+    #[test]
+    fn a_reference_that_is_not_an_image_names_its_slot() {
+        let mut d = draft("x");
+        d.references = vec![("reference_3".into(), file("clip.mp4", Some("video/mp4"), 1))];
+        let e = GenerationRequest::validate(d, &LIMITS).unwrap_err();
+        assert!(
+            matches!(e, RequestError::NotAnImage { ref option, .. } if option == "reference_3"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_follow_up_never_carries_a_start_image_a_video_or_a_duration() {
+        let mut d = draft("x");
+        d.video_id = Some("vid_1".into());
+        assert!(GenerationRequest::validate(d.clone(), &LIMITS).is_ok());
+        let mut with_image = d.clone();
+        with_image.image = Some(file("a.png", Some("image/png"), 1));
+        assert!(matches!(
+            GenerationRequest::validate(with_image, &LIMITS),
+            Err(RequestError::NotWithFollowUp(_))
+        ));
+        let mut with_duration = d;
+        with_duration.duration = Some(5);
+        assert!(GenerationRequest::validate(with_duration, &LIMITS).is_err());
+        // A follow-up whose id is looked up later obeys the same rules.
+        let mut later = draft("x");
+        later.continues = true;
+        later.video = Some(file("v.mp4", Some("video/mp4"), 1));
+        assert!(GenerationRequest::validate(later, &LIMITS).is_err());
+    }
+
+    #[test]
+    fn the_kind_key_groups_requests_by_what_they_render() {
+        let mut d = draft("x");
+        d.duration = Some(5);
+        assert_eq!(
+            GenerationRequest::validate(d, &LIMITS).unwrap().kind_key(),
+            "t2v-5s"
+        );
+    }
+}

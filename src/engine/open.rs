@@ -1,0 +1,169 @@
+//! Step `Accepted → Queued`: post the status message and open the job's conversation: a thread
+//! from the status message, or the channel itself where no thread can be made (DMs, missing
+//! permissions), or the conversation a follow-up was asked in.
+
+use tracing::{info, warn};
+
+use super::ports::{Body, ChatError, Nonce, NonceKind, Outgoing, Progress};
+use super::retry::{retry, Attempt, GaveUp};
+use super::{DiscordError, EngineEvent, Inner, Step};
+use crate::domain::ids::{ChannelId, ConversationId, MessageId};
+use crate::domain::job::{FailReason, Job, JobState, Place};
+use crate::store::Once;
+
+pub(super) async fn open(cx: &Inner, mut job: Job) -> Step {
+    let mut stop = cx.stop_rx();
+    let placed = retry(&cx.settings.retries.open, None, &mut stop, |attempt| {
+        let job = &job;
+        async move {
+            place(cx, job).await.map_err(|e| {
+                warn!(attempt, error = %e, "cannot open the conversation");
+                if e.is_transient() {
+                    Attempt::Retry(e)
+                } else {
+                    Attempt::Fail(e)
+                }
+            })
+        }
+    })
+    .await;
+    match placed {
+        Ok(place) => {
+            job.place = Some(place);
+            cx.transition(job, JobState::Queued).await
+        }
+        Err(GaveUp::Stopped) => Step::Stop,
+        // Nothing was spent yet: end the job rather than pay for a clip nobody can see.
+        Err(GaveUp::Failed(_)) => {
+            let reason = FailReason::CannotPost;
+            cx.transition(job, JobState::Failing { reason }).await
+        }
+    }
+}
+
+fn nonce(job: &Job, kind: NonceKind) -> Option<Nonce> {
+    Some(Nonce { job: job.id, kind })
+}
+
+async fn send(
+    cx: &Inner,
+    channel: ChannelId,
+    body: Body<'_>,
+    nonce: Option<Nonce>,
+) -> Result<MessageId, ChatError> {
+    cx.chat.send(channel, Outgoing { body, nonce }).await
+}
+
+/// Posts what opens the conversation and says where it is. Every message carries a nonce, so a
+/// retry after a failure or a crash returns the messages already posted.
+async fn place(cx: &Inner, job: &Job) -> Result<Place, ChatError> {
+    if let Some(conversation) = job.asked_in {
+        // A request made inside a conversation stays there: one progress message.
+        let progress = send(
+            cx,
+            conversation.channel(),
+            Body::Status { job },
+            nonce(job, NonceKind::Progress),
+        )
+        .await?;
+        return Ok(Place {
+            conversation,
+            status_message: None,
+            progress_message: Some(progress),
+            in_thread: false,
+        });
+    }
+    let status = send(
+        cx,
+        job.channel,
+        Body::Status { job },
+        nonce(job, NonceKind::Status),
+    )
+    .await?;
+    let in_place = Place {
+        conversation: ConversationId(job.channel),
+        status_message: Some(status),
+        progress_message: Some(status),
+        in_thread: false,
+    };
+    if job.guild.is_none() {
+        // No threads in DMs: the conversation stays here.
+        remember(cx, in_place.conversation);
+        return Ok(in_place);
+    }
+    // A thread made from a message has the message's id, and Discord shows it to users before
+    // its creation is answered: record it first, so that a message sent there at once is
+    // understood.
+    let thread = ConversationId(ChannelId(status.0));
+    cx.store
+        .open_thread(thread, job.id)
+        .map_err(|e| ChatError::Unavailable(format!("cannot record the thread: {e}")))?;
+    let thread_channel = match cx.chat.create_thread(job.channel, status, job).await {
+        Ok(t) => t,
+        // After a crash, the thread of this status message already exists: it is ours.
+        Err(ChatError::ThreadExists) => thread.channel(),
+        Err(e) if e.is_transient() => return Err(e),
+        Err(e) => {
+            cx.emit(EngineEvent::DiscordError {
+                kind: DiscordError::NoThread,
+            });
+            if let Err(e) = cx.store.forget_empty_conversation(thread) {
+                warn!(error = %e, "cannot forget the thread that was not made");
+            }
+            info!(error = %e, "no thread; posting in place");
+            let tip = e == ChatError::MissingPermission
+                && cx
+                    .store
+                    .first_time(Once::ThreadTip(job.channel))
+                    .unwrap_or(false);
+            if tip {
+                let tip = send(
+                    cx,
+                    job.channel,
+                    Body::ThreadTip { job },
+                    nonce(job, NonceKind::ThreadTip),
+                );
+                if let Err(e) = tip.await {
+                    warn!(error = %e, "cannot post the thread tip");
+                }
+            }
+            remember(cx, in_place.conversation);
+            return Ok(in_place);
+        }
+    };
+    if cx.settings.intent_tip {
+        let tip = send(
+            cx,
+            thread_channel,
+            Body::IntentTip,
+            nonce(job, NonceKind::IntentTip),
+        );
+        if let Err(e) = tip.await {
+            warn!(error = %e, "cannot post the intent tip");
+        }
+    }
+    let progress = send(
+        cx,
+        thread_channel,
+        Body::Progress {
+            job,
+            progress: &Progress::Submitting,
+            with_header: false,
+        },
+        nonce(job, NonceKind::Progress),
+    )
+    .await?;
+    Ok(Place {
+        conversation: ConversationId(thread_channel),
+        status_message: Some(status),
+        progress_message: Some(progress),
+        in_thread: true,
+    })
+}
+
+/// Marks a conversation used in place as the bot's, so replies to its clips are understood.
+fn remember(cx: &Inner, conversation: ConversationId) {
+    if let Err(e) = cx.store.ensure_conversation(conversation, false) {
+        warn!(error = %e, "cannot record the conversation");
+    }
+}

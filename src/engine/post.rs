@@ -1,0 +1,231 @@
+//! Posting a job's final message (its clip, or why there is none) when Discord refuses: the
+//! thread is gone (post in the channel it came from), the file may not be attached (post the
+//! link), the channel refuses the bot altogether (send it to the user privately).
+//!
+//! A final message is posted at most once: each carries the job's nonce, and before posting,
+//! the recent messages are searched for one already there (a post whose answer was lost longer
+//! ago than Discord's nonce window).
+
+use tracing::{info, warn};
+
+use super::ports::{
+    Body, ChatError, ClipFile, LinkReason, Nonce, NonceKind, Outgoing, Permission, Version,
+};
+use super::{DiscordError, EngineEvent, Inner};
+use crate::domain::ids::{ChannelId, MessageId};
+use crate::domain::job::{FailReason, Job};
+
+/// Where a final message landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Posted {
+    pub message: MessageId,
+    pub channel: ChannelId,
+}
+
+/// What a final message carries.
+#[derive(Clone, Copy)]
+enum Final<'a> {
+    Clip(&'a ClipFile, &'a Version),
+    Failure(&'a FailReason),
+}
+
+impl<'a> Final<'a> {
+    fn body(self, job: &'a Job, privately: Option<Permission>) -> Body<'a> {
+        match self {
+            Final::Clip(file, version) => Body::Clip {
+                job,
+                file,
+                version,
+                privately,
+            },
+            Final::Failure(reason) => Body::Failure {
+                job,
+                reason,
+                privately,
+            },
+        }
+    }
+
+    fn nonce(self, job: &Job, privately: bool) -> Option<Nonce> {
+        let kind = match (privately, self) {
+            (true, _) => NonceKind::Private,
+            (false, Final::Clip(..)) => NonceKind::Clip,
+            (false, Final::Failure(_)) => NonceKind::Failure,
+        };
+        Some(Nonce { job: job.id, kind })
+    }
+}
+
+/// Posts the clip; returns where, and whether it went out as a link.
+pub(super) async fn clip(
+    cx: &Inner,
+    job: &Job,
+    file: &ClipFile,
+    version: &Version,
+) -> Result<(Posted, bool), ChatError> {
+    let as_link = |why| ClipFile::Link {
+        url: file.url().to_owned(),
+        why,
+    };
+    let is_upload = matches!(file, ClipFile::Upload { .. });
+    match in_conversation(cx, job, Final::Clip(file, version)).await {
+        Ok(posted) => Ok((posted, !is_upload)),
+        Err(ChatError::TooLarge) if is_upload => {
+            info!("Discord refused the upload as too large; posting the link");
+            cx.emit(EngineEvent::DiscordError {
+                kind: DiscordError::TooLarge,
+            });
+            let link = as_link(LinkReason::TooLarge);
+            let posted = in_conversation(cx, job, Final::Clip(&link, version)).await;
+            match posted {
+                Err(ChatError::MissingPermission) => {
+                    privately(cx, job, Final::Clip(&link, version)).await
+                }
+                other => other,
+            }
+            .map(|p| (p, true))
+        }
+        Err(ChatError::MissingPermission) => {
+            // May post but not attach: the link, naming the permission. May not post at all:
+            // the clip goes to the user privately.
+            let link = as_link(LinkReason::NoAttachPermission);
+            let posted = if is_upload {
+                in_conversation(cx, job, Final::Clip(&link, version)).await
+            } else {
+                Err(ChatError::MissingPermission)
+            };
+            match posted {
+                Err(ChatError::MissingPermission) => {
+                    privately(cx, job, Final::Clip(&link, version)).await
+                }
+                other => other,
+            }
+            .map(|p| (p, true))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Posts why the job ended without a clip.
+pub(super) async fn failure(
+    cx: &Inner,
+    job: &Job,
+    reason: &FailReason,
+) -> Result<Posted, ChatError> {
+    match in_conversation(cx, job, Final::Failure(reason)).await {
+        Err(ChatError::MissingPermission) => privately(cx, job, Final::Failure(reason)).await,
+        other => other,
+    }
+}
+
+/// Posts in the job's conversation, or in the channel it was asked in if the thread is gone.
+async fn in_conversation(cx: &Inner, job: &Job, what: Final<'_>) -> Result<Posted, ChatError> {
+    if let Some(earlier) = already_posted(cx, job).await {
+        return Ok(earlier);
+    }
+    let target = job.posts_in();
+    let outgoing = || Outgoing {
+        body: what.body(job, None),
+        nonce: what.nonce(job, false),
+    };
+    match cx.chat.send(target, outgoing()).await {
+        Ok(message) => Ok(Posted {
+            message,
+            channel: target,
+        }),
+        Err(ChatError::Gone) if target != job.channel => {
+            cx.emit(EngineEvent::DiscordError {
+                kind: DiscordError::ThreadGone,
+            });
+            warn!("the thread is gone or archived; posting in the channel");
+            let message = cx.chat.send(job.channel, outgoing()).await?;
+            Ok(Posted {
+                message,
+                channel: job.channel,
+            })
+        }
+        Err(e) => {
+            if e == ChatError::MissingPermission {
+                cx.emit(EngineEvent::DiscordError {
+                    kind: DiscordError::MissingPermission,
+                });
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A final message for this job already in recent history.
+async fn already_posted(cx: &Inner, job: &Job) -> Option<Posted> {
+    let mut channels = vec![job.posts_in()];
+    if job.channel != job.posts_in() {
+        channels.push(job.channel);
+    }
+    for channel in channels {
+        match cx.chat.find_final(channel, job.id).await {
+            Ok(Some(message)) => {
+                info!(message_id = %message, "already posted; not posting again");
+                return Some(Posted { message, channel });
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "cannot read recent messages"),
+        }
+    }
+    None
+}
+
+/// Sends a final message to the user directly, when the channel refuses the bot.
+async fn privately(cx: &Inner, job: &Job, what: Final<'_>) -> Result<Posted, ChatError> {
+    let permission = match &job.place {
+        Some(place) if place.in_thread => Permission::SendMessagesInThreads,
+        _ => Permission::SendMessages,
+    };
+    let dm = cx.chat.dm_channel(job.user).await?;
+    if let Ok(Some(message)) = cx.chat.find_final(dm, job.id).await {
+        return Ok(Posted {
+            message,
+            channel: dm,
+        });
+    }
+    let outgoing = Outgoing {
+        body: what.body(job, Some(permission)),
+        nonce: what.nonce(job, true),
+    };
+    let message = cx.chat.send(dm, outgoing).await.inspect_err(|e| {
+        if *e == ChatError::DmClosed {
+            cx.emit(EngineEvent::DiscordError {
+                kind: DiscordError::DmClosed,
+            });
+        }
+    })?;
+    info!(channel = %job.channel, "posted privately: the channel refuses the bot");
+    Ok(Posted {
+        message,
+        channel: dm,
+    })
+}
+
+/// Marks the progress message (and the status message above the thread) as finished.
+pub(super) async fn close_progress(cx: &Inner, job: &Job, delivered: bool) {
+    let Some(place) = &job.place else { return };
+    let mut edits = Vec::new();
+    if let Some(progress) = place.progress_message {
+        edits.push((place.conversation.channel(), progress, !place.in_thread));
+    }
+    if let (true, Some(status)) = (place.in_thread, place.status_message) {
+        edits.push((job.channel, status, true));
+    }
+    for (channel, message, with_header) in edits {
+        let body = Body::Closed {
+            job,
+            delivered,
+            with_header,
+        };
+        if let Err(e) = cx.chat.edit(channel, message, body).await {
+            cx.emit(EngineEvent::DiscordError {
+                kind: DiscordError::Edit,
+            });
+            warn!(error = %e, "cannot close the status message");
+        }
+    }
+}

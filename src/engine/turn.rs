@@ -1,0 +1,76 @@
+//! Step `Queued`, first half: wait in line until the user's concurrency and the conversation
+//! allow the job to start, telling the user where they stand; then resolve what a follow-up
+//! continues, and hand over to [`super::submit`].
+
+use super::ports::Progress;
+use super::registry::Turn;
+use super::{submit, Inner, Step};
+use crate::domain::job::{FailReason, Job, JobState, ParentRef};
+use crate::domain::queue::Verdict;
+
+pub(super) async fn wait_then_submit(cx: &Inner, mut job: Job) -> Step {
+    let mut stop = cx.stop_rx();
+    let mut told: Option<Verdict> = None;
+    loop {
+        let changed = cx.registry.queue_changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let limit = (cx.concurrency)(&job);
+        match cx.registry.try_start(job.id, limit) {
+            Turn::Go => break,
+            Turn::Cancelled => {
+                tracing::info!("cancelled while queued");
+                let reason = FailReason::Cancelled;
+                return cx.transition(job, JobState::Failing { reason }).await;
+            }
+            Turn::Wait(verdict) => {
+                if told != Some(verdict) {
+                    cx.progress(&job, &waiting(verdict)).await;
+                    told = Some(verdict);
+                }
+            }
+        }
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return Step::Stop,
+            _ = &mut changed => {}
+        }
+    }
+    if let Some(parent) = job.continues {
+        let conversation = job.conversation();
+        let record = conversation.and_then(|c| cx.store.conversation(c).ok().flatten());
+        let clip = record.as_ref().and_then(|r| match parent {
+            ParentRef::Latest => r.clips.last(),
+            ParentRef::Job(id) => r.clips.iter().find(|c| c.job_id == id),
+        });
+        match clip.and_then(|c| c.video_id.clone().map(|v| (c.job_id, v))) {
+            Some((parent_job, video_id)) => {
+                job.request = job.request.with_video_id(video_id);
+                // Pin the parent so a restart continues the same clip.
+                job.continues = Some(ParentRef::Job(parent_job));
+            }
+            None => {
+                let reason = FailReason::NoVideoId;
+                return cx.transition(job, JobState::Failing { reason }).await;
+            }
+        }
+        // The resolved request (and pinned parent) is stored before anything is sent.
+        if !cx.persist(&job).await {
+            return Step::Stop;
+        }
+    }
+    submit::submit(cx, job).await
+}
+
+fn waiting(verdict: Verdict) -> Progress {
+    match verdict {
+        Verdict::BehindUser { position } => Progress::Queued {
+            position,
+            behind_conversation: false,
+        },
+        _ => Progress::Queued {
+            position: 1,
+            behind_conversation: true,
+        },
+    }
+}

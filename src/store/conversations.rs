@@ -1,0 +1,233 @@
+//! Conversations: `threads` (conversation channel id, u64 big-endian → [`Conversation`] as
+//! JSON): the clips posted there, their version labels, and whether the bot made the thread.
+
+use serde::{Deserialize, Serialize};
+
+use super::{key, Result, Store};
+use crate::domain::ids::{ConversationId, JobId, MessageId};
+use crate::domain::versions::{next_label, Labelled};
+
+/// One clip posted in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClipRecord {
+    pub job_id: JobId,
+    /// The vendor's id to iterate on this clip; `None` when the API gave none.
+    pub video_id: Option<String>,
+    /// The Discord message that carries the clip.
+    pub message_id: MessageId,
+    /// Its version label (`v1`, `v2`, `v1.1`).
+    #[serde(default)]
+    pub label: String,
+    /// The clip it continued.
+    #[serde(default)]
+    pub parent: Option<JobId>,
+}
+
+/// A version label given to a job before its clip is posted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelRecord {
+    pub job_id: JobId,
+    pub label: String,
+    pub parent: Option<JobId>,
+}
+
+/// What the bot knows about a conversation (a thread, or a channel used in place of one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub clips: Vec<ClipRecord>,
+    /// The bot made this thread: every message in it is about its clips. Otherwise (a DM, a
+    /// channel used in place, someone else's thread) only replies to a clip are.
+    #[serde(default)]
+    pub owned: bool,
+    /// Every label handed out, so that a label is stable across retries and never reused.
+    #[serde(default)]
+    pub labels: Vec<LabelRecord>,
+    /// The job this thread was made for: until its clip arrives, a message here continues it.
+    #[serde(default)]
+    pub opened_for: Option<JobId>,
+}
+
+impl Conversation {
+    /// The clip carried by a message.
+    pub fn clip_by_message(&self, message: MessageId) -> Option<&ClipRecord> {
+        self.clips.iter().find(|c| c.message_id == message)
+    }
+
+    pub fn label_of(&self, job: JobId) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|l| l.job_id == job)
+            .map(|l| l.label.as_str())
+    }
+}
+
+impl Store {
+    pub fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        match self.threads.get(key(id.channel().0))? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records a clip in a conversation (idempotent per job).
+    pub fn record_clip(&self, id: ConversationId, clip: ClipRecord) -> Result<Conversation> {
+        self.update_conversation(id, |c| {
+            if !c.clips.iter().any(|old| old.job_id == clip.job_id) {
+                c.clips.push(clip.clone());
+            }
+        })
+    }
+
+    /// Marks a conversation as the bot's (so that replies in it are understood later);
+    /// `owned` when the bot made the thread itself.
+    pub fn ensure_conversation(&self, id: ConversationId, owned: bool) -> Result<()> {
+        self.update_conversation(id, |c| c.owned |= owned)?;
+        Ok(())
+    }
+
+    /// Records a thread the bot is about to make for `job`, before the thread exists, so that
+    /// a message arriving the moment it appears is already understood.
+    pub fn open_thread(&self, id: ConversationId, job: JobId) -> Result<()> {
+        self.update_conversation(id, |c| {
+            c.owned = true;
+            c.opened_for = Some(job);
+        })?;
+        Ok(())
+    }
+
+    /// Forgets a conversation record that holds no clip (a thread that could not be made).
+    pub fn forget_empty_conversation(&self, id: ConversationId) -> Result<()> {
+        let k = key(id.channel().0);
+        // Only ever called for a thread Discord refused to create, which nothing else writes.
+        if self.conversation(id)?.is_some_and(|c| c.clips.is_empty()) {
+            self.threads.remove(k)?;
+        }
+        Ok(())
+    }
+
+    /// Applies `change` to a conversation's record atomically and returns the result.
+    fn update_conversation(
+        &self,
+        id: ConversationId,
+        mut change: impl FnMut(&mut Conversation),
+    ) -> Result<Conversation> {
+        let mut decode_error = None;
+        let updated = self.threads.update_and_fetch(key(id.channel().0), |old| {
+            let mut c: Conversation = match old.map(serde_json::from_slice).transpose() {
+                Ok(c) => c.unwrap_or_default(),
+                Err(e) => {
+                    decode_error = Some(e);
+                    return old.map(<[u8]>::to_vec);
+                }
+            };
+            change(&mut c);
+            serde_json::to_vec(&c).ok()
+        })?;
+        if let Some(e) = decode_error {
+            return Err(e.into());
+        }
+        Ok(serde_json::from_slice(&updated.unwrap_or_default())?)
+    }
+
+    /// The version label of `job` in a conversation, handed out once and stable after.
+    pub fn assign_label(
+        &self,
+        id: ConversationId,
+        job: JobId,
+        parent: Option<JobId>,
+    ) -> Result<String> {
+        let c = self.update_conversation(id, |c| {
+            if c.label_of(job).is_some() {
+                return;
+            }
+            let existing: Vec<Labelled<'_>> = c
+                .labels
+                .iter()
+                .map(|l| Labelled {
+                    job_id: l.job_id,
+                    label: &l.label,
+                    parent: l.parent,
+                })
+                .collect();
+            let label = next_label(&existing, parent);
+            c.labels.push(LabelRecord {
+                job_id: job,
+                label,
+                parent,
+            });
+        })?;
+        Ok(c.label_of(job).unwrap_or("v1").to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::store;
+    use super::*;
+    use crate::domain::ids::ChannelId;
+
+    fn conv(id: u64) -> ConversationId {
+        ConversationId(ChannelId(id))
+    }
+
+    #[test]
+    fn recording_the_same_clip_twice_keeps_one() {
+        let (_dir, store) = store();
+        let clip = |job: u64, vid: Option<&str>| ClipRecord {
+            job_id: JobId(job),
+            video_id: vid.map(str::to_owned),
+            message_id: MessageId(job * 10),
+            label: format!("v{job}"),
+            parent: None,
+        };
+        store.record_clip(conv(7), clip(1, Some("v1"))).unwrap();
+        store.record_clip(conv(7), clip(1, Some("v1"))).unwrap();
+        let info = store.record_clip(conv(7), clip(2, Some("v2"))).unwrap();
+        assert_eq!(info.clips.len(), 2);
+        assert_eq!(info.clips.last().unwrap().video_id.as_deref(), Some("v2"));
+        assert_eq!(
+            info.clip_by_message(MessageId(10)).unwrap().job_id,
+            JobId(1)
+        );
+        assert_eq!(store.conversation(conv(8)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_label_is_handed_out_once_and_branches_follow_the_tree() {
+        let (_dir, store) = store();
+        let (one, two, three) = (JobId(1), JobId(2), JobId(3));
+        assert_eq!(store.assign_label(conv(7), one, None).unwrap(), "v1");
+        assert_eq!(
+            store.assign_label(conv(7), one, None).unwrap(),
+            "v1",
+            "stable on retry"
+        );
+        assert_eq!(store.assign_label(conv(7), two, Some(one)).unwrap(), "v2");
+        assert_eq!(
+            store.assign_label(conv(7), three, Some(one)).unwrap(),
+            "v1.1"
+        );
+        assert_eq!(
+            store.assign_label(conv(8), JobId(4), None).unwrap(),
+            "v1",
+            "per conversation"
+        );
+    }
+
+    #[test]
+    fn an_owned_thread_stays_owned_and_an_empty_one_can_be_forgotten() {
+        let (_dir, store) = store();
+        store.ensure_conversation(conv(5), true).unwrap();
+        store.ensure_conversation(conv(5), false).unwrap();
+        assert!(store.conversation(conv(5)).unwrap().unwrap().owned);
+        store.ensure_conversation(conv(6), false).unwrap();
+        assert!(!store.conversation(conv(6)).unwrap().unwrap().owned);
+        store.open_thread(conv(9), JobId(1)).unwrap();
+        assert_eq!(
+            store.conversation(conv(9)).unwrap().unwrap().opened_for,
+            Some(JobId(1))
+        );
+        store.forget_empty_conversation(conv(9)).unwrap();
+        assert_eq!(store.conversation(conv(9)).unwrap(), None);
+    }
+}

@@ -1,0 +1,284 @@
+//! Jobs: `jobs` (job id, u64 big-endian → [`Job`] as JSON), `active` (job id → empty, every job
+//! that is not final: what start-up resumes) and `events` (event id → the job it started).
+//!
+//! Admission writes the event id, the usage reservation and the job in one transaction, so a
+//! request is either wholly accepted (counted, stored, and its event marked handled) or not at
+//! all, and the same event delivered twice starts one job.
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{abort, ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use tracing::warn;
+
+use super::usage::{reserve_in, Reservation, ReserveRequest};
+use super::{key, Result, Store, StoreError};
+use crate::domain::ids::{EventId, JobId};
+use crate::domain::job::Job;
+use crate::domain::quota::Refusal;
+
+/// What to admit: the job, the event that asked for it, and what to count against caps.
+#[derive(Debug, Clone)]
+pub struct Admission<'a> {
+    pub job: &'a Job,
+    /// `None` for requests with no event of their own (never deduplicated).
+    pub event: Option<EventId>,
+    pub reserve: ReserveRequest<'a>,
+}
+
+/// The outcome of [`Store::admit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admitted {
+    /// Counted and stored.
+    Accepted(Reservation),
+    /// A cap refused it; nothing was written.
+    Refused(Refusal),
+    /// The event already started this job; nothing was written.
+    Duplicate(JobId),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct EventRecord {
+    job: JobId,
+}
+
+enum Abort {
+    Refused(Refusal),
+    Duplicate(JobId),
+    Encode(String),
+}
+
+impl Store {
+    /// Writes the job and keeps the `active` index in step, atomically.
+    pub fn put_job(&self, job: &Job) -> Result<()> {
+        let value = serde_json::to_vec(job)?;
+        let k = key(job.id.0);
+        let is_final = job.state.is_final();
+        (&self.jobs, &self.active)
+            .transaction(|(jobs, active)| {
+                jobs.insert(&k, value.as_slice())?;
+                if is_final {
+                    active.remove(&k)?;
+                } else {
+                    active.insert(&k, &[])?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| StoreError::Transaction(format!("{e:?}")))?;
+        Ok(())
+    }
+
+    /// [`Store::put_job`], then waits until it is on disk.
+    pub async fn put_job_durable(&self, job: &Job) -> Result<()> {
+        self.put_job(job)?;
+        self.flush().await
+    }
+
+    pub fn job(&self, id: JobId) -> Result<Option<Job>> {
+        match self.jobs.get(key(id.0))? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every job that is not final, oldest first. A job that cannot be decoded (written by an
+    /// incompatible version) is logged and left out rather than stopping start-up.
+    pub fn active_jobs(&self) -> Result<Vec<Job>> {
+        let mut out = Vec::new();
+        for k in self.active.iter().keys() {
+            let k = k?;
+            if let Some(v) = self.jobs.get(&k)? {
+                match serde_json::from_slice(&v) {
+                    Ok(job) => out.push(job),
+                    Err(e) => warn!(error = %e, "a stored job cannot be read; leaving it out"),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The job an event started, if it was handled already.
+    pub fn handled(&self, event: EventId) -> Result<Option<JobId>> {
+        match self.events.get(key(event.0))? {
+            Some(v) => Ok(Some(serde_json::from_slice::<EventRecord>(&v)?.job)),
+            None => Ok(None),
+        }
+    }
+
+    /// Counts the job against every cap, records its event and stores it, in one transaction;
+    /// or refuses it, or recognises its event as already handled, and writes nothing.
+    /// Not flushed: call [`Store::flush`] before acting on an accepted job.
+    pub fn admit(&self, admission: &Admission<'_>) -> Result<Admitted> {
+        let job = admission.job;
+        let job_value = serde_json::to_vec(job)?;
+        let event_value = serde_json::to_vec(&EventRecord { job: job.id })?;
+        let job_key = key(job.id.0);
+        let outcome = (
+            &self.counters,
+            &self.reservations,
+            &self.events,
+            &self.jobs,
+            &self.active,
+        )
+            .transaction(|(counters, reservations, events, jobs, active)| {
+                if let Some(event) = admission.event {
+                    if let Some(seen) = events.get(key(event.0))? {
+                        return match serde_json::from_slice::<EventRecord>(&seen) {
+                            Ok(record) => abort(Abort::Duplicate(record.job)),
+                            Err(e) => abort(Abort::Encode(e.to_string())),
+                        };
+                    }
+                    events.insert(&key(event.0), event_value.as_slice())?;
+                }
+                let reservation = match reserve_in(counters, reservations, &admission.reserve)? {
+                    Ok(r) => r,
+                    Err(refusal) => return abort(Abort::Refused(refusal)),
+                };
+                jobs.insert(&job_key, job_value.as_slice())?;
+                if !job.state.is_final() {
+                    active.insert(&job_key, &[])?;
+                }
+                Ok(reservation)
+            });
+        match outcome {
+            Ok(reservation) => Ok(Admitted::Accepted(reservation)),
+            Err(TransactionError::Abort(Abort::Refused(r))) => Ok(Admitted::Refused(r)),
+            Err(TransactionError::Abort(Abort::Duplicate(j))) => Ok(Admitted::Duplicate(j)),
+            Err(TransactionError::Abort(Abort::Encode(e))) => Err(StoreError::Transaction(e)),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{job, store};
+    use super::*;
+    use crate::domain::ids::{Scope, UserId};
+    use crate::domain::job::{FailReason, JobState};
+    use crate::domain::quota::{Cost, Limits, Window};
+
+    const LIMITS: Limits = Limits {
+        user_daily_videos: 1,
+        guild_daily_videos: 50,
+        user_concurrent_jobs: 2,
+        guild_monthly_credits: 0,
+        global_daily_credits: 0,
+    };
+
+    fn window() -> Window {
+        Window::at(chrono::Utc::now(), chrono_tz::UTC)
+    }
+
+    fn admission<'a>(j: &'a Job, event: u64, w: &'a Window) -> Admission<'a> {
+        Admission {
+            job: j,
+            event: Some(EventId(event)),
+            reserve: ReserveRequest {
+                job_id: j.id,
+                scope: j.scope(),
+                user: j.user,
+                limits: LIMITS,
+                window: w,
+                cost: Cost::CLIP,
+            },
+        }
+    }
+
+    #[test]
+    fn jobs_and_the_active_index_survive_reopening_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let store = Store::open(&path).unwrap();
+            store.put_job(&job(1, JobState::Accepted)).unwrap();
+            store
+                .put_job(&job(
+                    2,
+                    JobState::Delivered {
+                        message_id: crate::domain::ids::MessageId(9),
+                        video_id: None,
+                    },
+                ))
+                .unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let active = store.active_jobs().unwrap();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].id, JobId(1));
+        assert!(store.job(JobId(2)).unwrap().unwrap().state.is_final());
+    }
+
+    #[test]
+    fn a_job_leaves_the_active_index_when_it_becomes_final() {
+        let (_dir, store) = store();
+        let mut j = job(5, JobState::Accepted);
+        store.put_job(&j).unwrap();
+        j.state = JobState::Failed {
+            reason: FailReason::Cancelled,
+        };
+        store.put_job(&j).unwrap();
+        assert!(store.active_jobs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_job_is_left_out_of_the_jobs_to_resume() {
+        let (_dir, store) = store();
+        store.put_job(&job(1, JobState::Accepted)).unwrap();
+        store
+            .jobs
+            .insert(key(2), b"{\"old\":true}".as_slice())
+            .unwrap();
+        store.active.insert(key(2), &[]).unwrap();
+        let active = store.active_jobs().unwrap();
+        assert_eq!(active.len(), 1);
+    }
+
+    #[test]
+    fn admission_counts_records_the_event_and_stores_the_job_together() {
+        let (_dir, store) = store();
+        let w = window();
+        let first = job(1, JobState::Accepted);
+        let admitted = store.admit(&admission(&first, 77, &w)).unwrap();
+        assert!(matches!(admitted, Admitted::Accepted(_)));
+        assert_eq!(store.handled(EventId(77)).unwrap(), Some(JobId(1)));
+        assert_eq!(store.active_jobs().unwrap().len(), 1);
+        let usage = store
+            .usage(Scope::from_guild(first.guild), UserId(3), &w)
+            .unwrap();
+        assert_eq!(usage.user_day_videos, 1);
+    }
+
+    #[test]
+    fn the_same_event_delivered_twice_starts_one_job() {
+        let (_dir, store) = store();
+        let w = window();
+        store
+            .admit(&admission(&job(1, JobState::Accepted), 77, &w))
+            .unwrap();
+        let again = job(2, JobState::Accepted);
+        assert_eq!(
+            store.admit(&admission(&again, 77, &w)).unwrap(),
+            Admitted::Duplicate(JobId(1))
+        );
+        assert!(store.job(JobId(2)).unwrap().is_none());
+        assert_eq!(store.active_jobs().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_refused_admission_writes_nothing_not_even_the_event() {
+        let (_dir, store) = store();
+        let w = window();
+        store
+            .admit(&admission(&job(1, JobState::Accepted), 1, &w))
+            .unwrap();
+        let over = job(2, JobState::Accepted);
+        assert!(matches!(
+            store.admit(&admission(&over, 2, &w)).unwrap(),
+            Admitted::Refused(Refusal::UserDaily { .. })
+        ));
+        assert_eq!(store.handled(EventId(2)).unwrap(), None);
+        assert!(store.job(JobId(2)).unwrap().is_none());
+        assert!(store.reservation(JobId(2)).unwrap().is_none());
+    }
+}
