@@ -158,6 +158,9 @@ impl Chat for Recorder {
     async fn dm_channel(&self, user: UserId) -> Result<ChannelId, ChatError> {
         Ok(ChannelId(user.0))
     }
+    async fn refresh_urls(&self, urls: &[String]) -> Result<Vec<String>, ChatError> {
+        Ok(urls.to_vec())
+    }
 }
 
 fn settings(strategy: Strategy) -> EngineSettings {
@@ -241,6 +244,7 @@ fn bench_job(store: &Store, round: usize, i: usize, duration: i64) -> Job {
         id: store.next_id().expect("a job id"),
         guild: Some(GuildId(1)),
         channel: ChannelId(10_000 + i as u64),
+        parent_channel: None,
         user: UserId(20_000 + i as u64),
         request,
         attachment_size_limit: 25 * 1024 * 1024,

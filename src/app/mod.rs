@@ -56,11 +56,6 @@ impl Origin {
     pub fn scope(&self) -> Scope {
         Scope::from_guild(self.guild)
     }
-
-    /// The channel whose rules apply: a thread's parent, or the channel itself.
-    pub fn ruled_channel(&self) -> ChannelId {
-        self.parent_channel.unwrap_or(self.channel)
-    }
 }
 
 /// A request to start a job.
@@ -176,7 +171,19 @@ impl App {
             .caps
             .policy(&self.store, origin.guild)
             .map_err(internal)?;
-        if !policy.channel_allowed(origin.ruled_channel()) {
+        // A thread is ruled by its parent channel: Discord names it, or the thread is one the
+        // bot opened and recorded with its parent.
+        let ruled = match (origin.parent_channel, ask.asked_in) {
+            (Some(parent), _) => parent,
+            (None, Some(conversation)) => self
+                .store
+                .conversation(conversation)
+                .map_err(internal)?
+                .and_then(|c| c.parent)
+                .unwrap_or(origin.channel),
+            (None, None) => origin.channel,
+        };
+        if !policy.channel_allowed(ruled) {
             return Err(Refused::Channel {
                 allowed: policy.allowed_channels.iter().copied().collect(),
             });
@@ -189,6 +196,7 @@ impl App {
             id: self.store.next_id().map_err(internal)?,
             guild: origin.guild,
             channel: origin.channel,
+            parent_channel: origin.parent_channel,
             user: origin.user,
             request: ask.request,
             attachment_size_limit: match origin.upload_limit {

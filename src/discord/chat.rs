@@ -30,14 +30,85 @@ const CODE_THREAD_EXISTS: isize = 160004;
 /// How many recent messages are searched for a final message already posted.
 const HISTORY: u8 = 50;
 
+/// Links that expire within this many seconds are refreshed before they are handed on.
+const REFRESH_MARGIN_SECS: u64 = 15 * 60;
+/// Discord refreshes at most this many links per request.
+const REFRESH_BATCH: usize = 50;
+
 pub struct DiscordChat {
     http: Arc<serenity::Http>,
+    /// For the one endpoint serenity 0.12 has no method for (refreshing attachment links).
+    client: reqwest::Client,
 }
 
 impl DiscordChat {
     pub fn new(http: Arc<serenity::Http>) -> Self {
-        Self { http }
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            // Only fails if the TLS backend cannot initialise, which is a broken build.
+            .expect("the HTTP client can be built");
+        Self { http, client }
     }
+
+    /// `POST /attachments/refresh-urls`: fresh links for expired attachment links.
+    async fn refresh_batch(&self, stale: &[String]) -> Result<Vec<(String, String)>, ChatError> {
+        #[derive(serde::Deserialize)]
+        struct Refreshed {
+            original: String,
+            refreshed: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            refreshed_urls: Vec<Refreshed>,
+        }
+        let base = self.http.proxy.as_deref().unwrap_or("https://discord.com");
+        let url = format!(
+            "{}/api/v10/attachments/refresh-urls",
+            base.trim_end_matches('/')
+        );
+        let mut auth = reqwest::header::HeaderValue::from_str(self.http.token())
+            .map_err(|_| ChatError::Refused { code: 0 })?;
+        auth.set_sensitive(true);
+        let response = self
+            .client
+            .post(url)
+            .header(reqwest::header::AUTHORIZATION, auth)
+            .json(&serde_json::json!({ "attachment_urls": stale }))
+            .send()
+            .await
+            .map_err(|e| ChatError::Unavailable(e.without_url().to_string()))?;
+        let status = response.status();
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(ChatError::Unavailable(format!("Discord answered {status}")));
+        }
+        if !status.is_success() {
+            return Err(ChatError::Refused {
+                code: i64::from(status.as_u16()),
+            });
+        }
+        let answer: Answer = response
+            .json()
+            .await
+            .map_err(|e| ChatError::Unavailable(e.without_url().to_string()))?;
+        Ok(answer
+            .refreshed_urls
+            .into_iter()
+            .map(|r| (r.original, r.refreshed))
+            .collect())
+    }
+}
+
+/// Whether a Discord attachment link expires within the margin. Its `ex` query parameter is the
+/// expiry in Unix seconds, in hex; a link without one does not expire (or is not Discord's).
+pub fn expires_soon(link: &str, now_secs: u64) -> bool {
+    let Ok(url) = url::Url::parse(link) else {
+        return false;
+    };
+    url.query_pairs()
+        .find(|(k, _)| k == "ex")
+        .and_then(|(_, v)| u64::from_str_radix(&v, 16).ok())
+        .is_some_and(|ex| ex < now_secs + REFRESH_MARGIN_SECS)
 }
 
 /// A body as Discord takes it.
@@ -216,12 +287,44 @@ impl Chat for DiscordChat {
             .map(|c| ChannelId(c.id.get()))
             .map_err(|e| chat_error(&e))
     }
+
+    async fn refresh_urls(&self, urls: &[String]) -> Result<Vec<String>, ChatError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let stale: Vec<String> = urls
+            .iter()
+            .filter(|u| expires_soon(u, now))
+            .cloned()
+            .collect();
+        let mut fresh = std::collections::BTreeMap::new();
+        for batch in stale.chunks(REFRESH_BATCH) {
+            fresh.extend(self.refresh_batch(batch).await?);
+        }
+        Ok(urls
+            .iter()
+            .map(|u| fresh.get(u).cloned().unwrap_or_else(|| u.clone()))
+            .collect())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::ports::NonceKind;
+
+    #[test]
+    fn a_link_is_refreshed_only_when_its_expiry_is_near() {
+        let now = 0x6700_0000;
+        let link = |ex: u64| {
+            format!("https://cdn.discordapp.com/attachments/1/2/a.png?ex={ex:x}&is=1&hm=ab")
+        };
+        assert!(expires_soon(&link(now - 10), now));
+        assert!(expires_soon(&link(now + 60), now));
+        assert!(!expires_soon(&link(now + 3600), now));
+        assert!(!expires_soon("https://example.com/a.png", now));
+        assert!(!expires_soon("https://cdn.discordapp.com/a.png?ex=zz", now));
+    }
 
     #[test]
     fn nonces_fit_discords_25_characters_and_name_the_job_and_the_kind() {

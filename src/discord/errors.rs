@@ -28,8 +28,35 @@ pub fn describe(e: &serenity::Error) -> String {
             "Discord answered {} (code {}): {}",
             resp.status_code, resp.error.code, resp.error.message
         ),
-        other => other.to_string(),
+        other => redact_tokens(&other.to_string()),
     }
+}
+
+/// Text for a log line with interaction and webhook tokens cut out: they sit in REST paths
+/// (`/webhooks/{app}/{token}/...`, `/interactions/{id}/{token}/...`) that some errors quote.
+pub fn redact_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = ["/webhooks/", "/interactions/"]
+        .iter()
+        .filter_map(|m| rest.find(m).map(|i| (i, m.len())))
+        .min()
+    {
+        let (start, len) = at;
+        out.push_str(&rest[..start + len]);
+        rest = &rest[start + len..];
+        // Keep the id, drop the token after it.
+        let id_end = rest.find('/').unwrap_or(rest.len());
+        out.push_str(&rest[..id_end]);
+        rest = &rest[id_end..];
+        if let Some(after) = rest.strip_prefix('/') {
+            let token_end = after.find(['/', '?', ' ', ')']).unwrap_or(after.len());
+            out.push_str("/[redacted]");
+            rest = &after[token_end..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Why the client stopped, in words an operator can act on.
@@ -62,7 +89,7 @@ pub async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
             if let Some(user) = error.downcast_ref::<UserError>() {
                 reply_privately(ctx, &user.0).await;
             } else {
-                error!(command = %ctx.command().qualified_name, user = %ctx.author().id, error = %format!("{error:#}"), "command failed");
+                error!(command = %ctx.command().qualified_name, user = %ctx.author().id, error = %redact_tokens(&format!("{error:#}")), "command failed");
                 reply_privately(ctx, GENERIC_FAILURE).await;
             }
         }
@@ -94,5 +121,27 @@ pub async fn on_error(err: poise::FrameworkError<'_, Data, Error>) {
                 error!(error = %describe(&e), "error while handling an error");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interaction_and_webhook_tokens_are_cut_out_of_log_text() {
+        let text = "error sending request for url (https://discord.com/api/v10/webhooks/123/aW50ZXJhY3Rpb246c2VjcmV0/messages/@original): timed out";
+        let clean = redact_tokens(text);
+        assert!(!clean.contains("aW50ZXJhY3Rpb246c2VjcmV0"), "{clean}");
+        assert!(
+            clean.contains("/webhooks/123/[redacted]/messages/@original"),
+            "{clean}"
+        );
+        let callback = redact_tokens("POST /api/v10/interactions/9/tok_en.x/callback failed");
+        assert_eq!(
+            callback,
+            "POST /api/v10/interactions/9/[redacted]/callback failed"
+        );
+        assert_eq!(redact_tokens("nothing here"), "nothing here");
     }
 }

@@ -42,13 +42,15 @@ pub struct Data {
 pub type Error = anyhow::Error;
 pub type Context<'a> = poise::Context<'a, Data, Error>;
 
-/// Builds serenity's HTTP client, pointed at the configured proxy if there is one.
+/// Builds serenity's HTTP client, pointed at the configured proxy if there is one. Every message
+/// it sends pings nobody unless the message says otherwise (no role or everyone pings, ever).
 ///
 /// With a proxy, serenity's own rate limiter is turned off: a shared Discord HTTP proxy (such as
 /// twilight-http-proxy) does the rate limiting for all its clients, and serenity 0.12.5 would
 /// otherwise send rate-limited requests to discord.com directly, around the proxy.
 pub fn http_client(config: &Config) -> serenity::Http {
-    let mut builder = serenity::HttpBuilder::new(config.discord.token.expose_secret());
+    let mut builder = serenity::HttpBuilder::new(config.discord.token.expose_secret())
+        .default_allowed_mentions(serenity::CreateAllowedMentions::new());
     if let Some(proxy) = config.discord_proxy() {
         builder = builder.proxy(proxy).ratelimiter_disabled(true);
     }

@@ -23,6 +23,10 @@ pub struct Job {
     /// The channel the request was made in.
     #[serde(rename = "channel_id")]
     pub channel: ChannelId,
+    /// When that channel is a thread: the channel it hangs from (the last place to post in if
+    /// the thread is deleted).
+    #[serde(default)]
+    pub parent_channel: Option<ChannelId>,
     #[serde(rename = "user_id")]
     pub user: UserId,
     pub request: GenerationRequest,
@@ -58,6 +62,21 @@ impl Job {
     pub fn posts_in(&self) -> ChannelId {
         self.conversation()
             .map_or(self.channel, ConversationId::channel)
+    }
+
+    /// Where a final message may go, in order: the conversation, the channel the request was
+    /// made in, and that channel's parent (when threads are deleted).
+    pub fn places_to_post(&self) -> Vec<ChannelId> {
+        let mut places = vec![self.posts_in()];
+        for c in [Some(self.channel), self.parent_channel]
+            .into_iter()
+            .flatten()
+        {
+            if !places.contains(&c) {
+                places.push(c);
+            }
+        }
+        places
     }
 
     /// The clip this job continues, once resolved to a job.

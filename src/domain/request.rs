@@ -306,6 +306,28 @@ impl GenerationRequest {
         self.format
     }
 
+    /// Every attachment link the request carries (start frame, references, source video).
+    pub fn attachment_urls(&self) -> Vec<String> {
+        self.image
+            .iter()
+            .chain(&self.references)
+            .chain(&self.video)
+            .cloned()
+            .collect()
+    }
+
+    /// The same request with its attachment links replaced by `fresh` (as many, same order).
+    pub fn with_attachment_urls(&self, fresh: &[String]) -> Self {
+        let mut fresh = fresh.iter().cloned();
+        let mut next = |old: &String| fresh.next().unwrap_or_else(|| old.clone());
+        Self {
+            image: self.image.as_ref().map(&mut next),
+            references: self.references.iter().map(&mut next).collect(),
+            video: self.video.as_ref().map(&mut next),
+            ..self.clone()
+        }
+    }
+
     /// The same request with another seed (re-roll).
     pub fn with_seed(&self, seed: i64) -> Self {
         Self {
@@ -564,6 +586,20 @@ mod tests {
         later.continues = true;
         later.video = Some(file("v.mp4", Some("video/mp4"), 1));
         assert!(GenerationRequest::validate(later, &LIMITS).is_err());
+    }
+
+    #[test]
+    fn attachment_links_are_listed_and_replaced_in_order() {
+        let mut d = draft("x");
+        d.image = Some(file("a.png", Some("image/png"), 1));
+        d.references = vec![("reference_1".into(), file("r.png", Some("image/png"), 1))];
+        let r = GenerationRequest::validate(d, &LIMITS).unwrap();
+        let urls = r.attachment_urls();
+        assert_eq!(urls.len(), 2);
+        let fresh = r.with_attachment_urls(&["A".into(), "B".into()]);
+        assert_eq!(fresh.image(), Some("A"));
+        assert_eq!(fresh.references(), ["B"]);
+        assert_eq!(fresh.prompt(), r.prompt());
     }
 
     #[test]

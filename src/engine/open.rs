@@ -96,7 +96,7 @@ async fn place(cx: &Inner, job: &Job) -> Result<Place, ChatError> {
     // understood.
     let thread = ConversationId(ChannelId(status.0));
     cx.store
-        .open_thread(thread, job.id)
+        .open_thread(thread, job.id, job.channel)
         .map_err(|e| ChatError::Unavailable(format!("cannot record the thread: {e}")))?;
     let thread_channel = match cx.chat.create_thread(job.channel, status, job).await {
         Ok(t) => t,

@@ -46,6 +46,9 @@ pub trait Chat: Send + Sync + 'static {
     ) -> Result<Option<MessageId>, ChatError>;
     /// The DM channel with a user.
     async fn dm_channel(&self, user: UserId) -> Result<ChannelId, ChatError>;
+    /// Attachment links that still work: links Discord has expired (or soon will) are
+    /// refreshed, others come back as they are; same order and length.
+    async fn refresh_urls(&self, urls: &[String]) -> Result<Vec<String>, ChatError>;
 }
 
 /// Why Discord did not do what was asked.

@@ -118,60 +118,67 @@ pub(super) async fn failure(
     }
 }
 
-/// Posts in the job's conversation, or in the channel it was asked in if the thread is gone.
+/// Posts in the job's conversation; where that is gone (a deleted or archived thread), in the
+/// channel the request was made in, then that channel's parent; where every place is gone, to
+/// the user directly.
 async fn in_conversation(cx: &Inner, job: &Job, what: Final<'_>) -> Result<Posted, ChatError> {
-    if let Some(earlier) = already_posted(cx, job).await {
+    let places = job.places_to_post();
+    if let Some(earlier) = already_posted(cx, &places, job).await? {
         return Ok(earlier);
     }
-    let target = job.posts_in();
-    let outgoing = || Outgoing {
-        body: what.body(job, None),
-        nonce: what.nonce(job, false),
-    };
-    match cx.chat.send(target, outgoing()).await {
-        Ok(message) => Ok(Posted {
-            message,
-            channel: target,
-        }),
-        Err(ChatError::Gone) if target != job.channel => {
-            cx.emit(EngineEvent::DiscordError {
-                kind: DiscordError::ThreadGone,
-            });
-            warn!("the thread is gone or archived; posting in the channel");
-            let message = cx.chat.send(job.channel, outgoing()).await?;
-            Ok(Posted {
-                message,
-                channel: job.channel,
-            })
-        }
-        Err(e) => {
-            if e == ChatError::MissingPermission {
-                cx.emit(EngineEvent::DiscordError {
-                    kind: DiscordError::MissingPermission,
-                });
+    for (i, target) in places.iter().copied().enumerate() {
+        let outgoing = Outgoing {
+            body: what.body(job, None),
+            nonce: what.nonce(job, false),
+        };
+        match cx.chat.send(target, outgoing).await {
+            Ok(message) => {
+                return Ok(Posted {
+                    message,
+                    channel: target,
+                })
             }
-            Err(e)
+            Err(ChatError::Gone) => {
+                cx.emit(EngineEvent::DiscordError {
+                    kind: DiscordError::ThreadGone,
+                });
+                warn!(channel = %target, "the place to post is gone or archived; trying the next");
+                if i + 1 == places.len() {
+                    return privately(cx, job, what).await;
+                }
+            }
+            Err(e) => {
+                if e == ChatError::MissingPermission {
+                    cx.emit(EngineEvent::DiscordError {
+                        kind: DiscordError::MissingPermission,
+                    });
+                }
+                return Err(e);
+            }
         }
     }
+    privately(cx, job, what).await
 }
 
-/// A final message for this job already in recent history.
-async fn already_posted(cx: &Inner, job: &Job) -> Option<Posted> {
-    let mut channels = vec![job.posts_in()];
-    if job.channel != job.posts_in() {
-        channels.push(job.channel);
-    }
-    for channel in channels {
+/// A final message for this job already in the recent history of one of `places`. A history
+/// that cannot be read is an error, not a "no": posting blind could post twice once Discord's
+/// nonce window has passed.
+async fn already_posted(
+    cx: &Inner,
+    places: &[ChannelId],
+    job: &Job,
+) -> Result<Option<Posted>, ChatError> {
+    for &channel in places {
         match cx.chat.find_final(channel, job.id).await {
             Ok(Some(message)) => {
                 info!(message_id = %message, "already posted; not posting again");
-                return Some(Posted { message, channel });
+                return Ok(Some(Posted { message, channel }));
             }
-            Ok(None) => {}
-            Err(e) => tracing::debug!(error = %e, "cannot read recent messages"),
+            Ok(None) | Err(ChatError::Gone) => {}
+            Err(e) => return Err(e),
         }
     }
-    None
+    Ok(None)
 }
 
 /// Sends a final message to the user directly, when the channel refuses the bot.
@@ -181,7 +188,7 @@ async fn privately(cx: &Inner, job: &Job, what: Final<'_>) -> Result<Posted, Cha
         _ => Permission::SendMessages,
     };
     let dm = cx.chat.dm_channel(job.user).await?;
-    if let Ok(Some(message)) = cx.chat.find_final(dm, job.id).await {
+    if let Some(message) = cx.chat.find_final(dm, job.id).await? {
         return Ok(Posted {
             message,
             channel: dm,

@@ -358,6 +358,7 @@ mod tests {
             id: JobId(id),
             guild: Some(GuildId(1)),
             channel: ChannelId(2),
+            parent_channel: None,
             user: UserId(user),
             request: GenerationRequest::validate(
                 Draft {

@@ -16,6 +16,7 @@ use crate::pixeldojo::{ApiError, RunRequest};
 
 pub(super) async fn submit(cx: &Inner, mut job: Job) -> Step {
     cx.progress(&job, &Progress::Submitting).await;
+    refresh_attachments(cx, &mut job).await;
     let body = RunRequest::from(&job.request);
     let mut stop = cx.stop_rx();
     let mut busy = 0u32;
@@ -112,5 +113,23 @@ pub(super) async fn submit(cx: &Inner, mut job: Job) -> Step {
                 return cx.transition(job, JobState::Failing { reason }).await;
             }
         }
+    }
+}
+
+/// Attachment links expire (Discord's last about a day): a request made earlier and sent now
+/// (a re-roll, a retry, a job resumed after downtime) gets fresh ones first, so PixelDojo can
+/// fetch them. If Discord cannot refresh them now, the old links go as they are.
+async fn refresh_attachments(cx: &Inner, job: &mut Job) {
+    let urls = job.request.attachment_urls();
+    if urls.is_empty() {
+        return;
+    }
+    match cx.chat.refresh_urls(&urls).await {
+        Ok(fresh) if fresh != urls && fresh.len() == urls.len() => {
+            info!(count = urls.len(), "refreshed attachment links");
+            job.request = job.request.with_attachment_urls(&fresh);
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "cannot refresh attachment links; sending them as they are"),
     }
 }

@@ -11,6 +11,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -61,9 +62,12 @@ impl State {
 pub struct Budget {
     interval: Duration,
     state: Mutex<State>,
+    /// A slot was handed out or a waiter left: those who yielded look again.
+    changed: Notify,
 }
 
-/// Keeps the waiting count right even when the waiting future is dropped.
+/// Keeps the waiting count right even when the waiting future is dropped, and lets those who
+/// yielded look again when an acquire ends (with a slot, or given up).
 struct Waiting<'a> {
     budget: &'a Budget,
     priority: Priority,
@@ -73,6 +77,8 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         let mut s = self.budget.lock();
         s.waiting[self.priority as usize] -= 1;
+        drop(s);
+        self.budget.changed.notify_waiters();
     }
 }
 
@@ -88,6 +94,7 @@ impl Budget {
                 factor: 1.0,
                 since_poll: 0,
             }),
+            changed: Notify::new(),
         }
     }
 
@@ -103,7 +110,10 @@ impl Budget {
             priority,
         };
         loop {
-            let wait = {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let (wait, yielding) = {
                 let mut s = self.lock();
                 let now = Instant::now();
                 let ready_at = match s.paused_until {
@@ -121,15 +131,18 @@ impl Budget {
                     };
                     return;
                 }
-                if yielding {
-                    ready_at
-                        .saturating_duration_since(now)
-                        .max(Duration::from_millis(20))
-                } else {
-                    ready_at - now
-                }
+                (ready_at.saturating_duration_since(now), yielding)
             };
-            tokio::time::sleep(wait).await;
+            if yielding {
+                // Until the one we yield to takes its slot or leaves (a second at most).
+                tokio::select! {
+                    biased;
+                    _ = &mut changed => {}
+                    _ = tokio::time::sleep(wait.max(Duration::from_secs(1))) => {}
+                }
+            } else {
+                tokio::time::sleep(wait).await;
+            }
         }
     }
 

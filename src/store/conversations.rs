@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{key, Result, Store};
-use crate::domain::ids::{ConversationId, JobId, MessageId};
+use crate::domain::ids::{ChannelId, ConversationId, JobId, MessageId};
 use crate::domain::versions::{next_label, Labelled};
 
 /// One clip posted in a conversation.
@@ -45,6 +45,9 @@ pub struct Conversation {
     /// The job this thread was made for: until its clip arrives, a message here continues it.
     #[serde(default)]
     pub opened_for: Option<JobId>,
+    /// The channel the thread hangs from, whose rules apply in it.
+    #[serde(default)]
+    pub parent: Option<ChannelId>,
 }
 
 impl Conversation {
@@ -85,12 +88,14 @@ impl Store {
         Ok(())
     }
 
-    /// Records a thread the bot is about to make for `job`, before the thread exists, so that
-    /// a message arriving the moment it appears is already understood.
-    pub fn open_thread(&self, id: ConversationId, job: JobId) -> Result<()> {
+    /// Records a thread the bot is about to make for `job` from a message in `parent`, before
+    /// the thread exists, so that a message arriving the moment it appears is already
+    /// understood.
+    pub fn open_thread(&self, id: ConversationId, job: JobId, parent: ChannelId) -> Result<()> {
         self.update_conversation(id, |c| {
             c.owned = true;
             c.opened_for = Some(job);
+            c.parent = Some(parent);
         })?;
         Ok(())
     }
@@ -164,7 +169,6 @@ impl Store {
 mod tests {
     use super::super::test_support::store;
     use super::*;
-    use crate::domain::ids::ChannelId;
 
     fn conv(id: u64) -> ConversationId {
         ConversationId(ChannelId(id))
@@ -222,7 +226,7 @@ mod tests {
         assert!(store.conversation(conv(5)).unwrap().unwrap().owned);
         store.ensure_conversation(conv(6), false).unwrap();
         assert!(!store.conversation(conv(6)).unwrap().unwrap().owned);
-        store.open_thread(conv(9), JobId(1)).unwrap();
+        store.open_thread(conv(9), JobId(1), ChannelId(4)).unwrap();
         assert_eq!(
             store.conversation(conv(9)).unwrap().unwrap().opened_for,
             Some(JobId(1))

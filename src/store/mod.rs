@@ -71,7 +71,11 @@ impl Store {
     /// crashes drop the bot's memory, never the store's, and a flush on another thread would
     /// make the interleaving depend on the disk.
     pub fn open_for_simulation(path: &Path) -> Result<Self> {
-        let db = sled::Config::new().path(path).temporary(true).open()?;
+        let db = sled::Config::new()
+            .path(path)
+            .temporary(true)
+            .flush_every_ms(None)
+            .open()?;
         Self::from_db(db, false)
     }
 
@@ -147,6 +151,7 @@ pub(crate) mod test_support {
             id: JobId(id),
             guild: Some(GuildId(1)),
             channel: ChannelId(2),
+            parent_channel: None,
             user: UserId(3),
             request,
             attachment_size_limit: 10,
