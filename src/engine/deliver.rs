@@ -27,7 +27,13 @@ pub(super) async fn deliver(
     let mut stop = cx.stop_rx();
     // The vendor's link expires about a day after the clip finished.
     let left_ms = finished_at_ms + cx.settings.link_lifetime.as_millis() as i64 - started_ms;
-    let expires = Instant::now() + Duration::from_millis(left_ms.max(0) as u64);
+    if left_ms <= 0 {
+        // Down (or refused by Discord) for longer than PixelDojo keeps the file.
+        error!("the clip's link expired before it could be posted");
+        let reason = FailReason::Undeliverable;
+        return cx.transition(job, JobState::Failing { reason }).await;
+    }
+    let expires = Instant::now() + Duration::from_millis(left_ms as u64);
     cx.progress(&job, &super::ports::Progress::Delivering).await;
     let file = match download(cx, &job, &video_url, expires, &mut stop).await {
         Ok(file) => file,

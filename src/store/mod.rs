@@ -67,12 +67,12 @@ impl Store {
         Self::from_db(sled::open(path)?, true)
     }
 
-    /// A store whose flushes do not wait for the disk, for the deterministic simulation: its
-    /// crashes drop the bot's memory, never the store's, and a flush on another thread would
-    /// make the interleaving depend on the disk.
-    pub fn open_for_simulation(path: &Path) -> Result<Self> {
+    /// A throwaway store whose flushes do not wait for the disk, for the deterministic
+    /// simulation: its crashes drop the bot's memory, never the store's, and a flush on
+    /// another thread would make the interleaving depend on the disk. sled keeps it in a
+    /// temporary file (in memory, under `/dev/shm`, where there is one) removed on drop.
+    pub fn open_for_simulation() -> Result<Self> {
         let db = sled::Config::new()
-            .path(path)
             .temporary(true)
             .flush_every_ms(None)
             .open()?;

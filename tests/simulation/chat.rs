@@ -51,6 +51,7 @@ pub struct SimChannel {
 
 #[derive(Default)]
 struct State {
+    panicked: bool,
     channels: BTreeMap<ChannelId, SimChannel>,
     next_id: u64,
     outage_until: i64,
@@ -67,6 +68,8 @@ struct State {
 pub struct ChatDefects {
     /// Posts every clip twice (no nonce dedupe, no history).
     pub posts_clips_twice: bool,
+    /// Panics (a bug in the port) on the first clip it is asked to post.
+    pub panics_on_first_clip: bool,
 }
 
 pub struct SimChat {
@@ -297,6 +300,10 @@ impl Chat for SimChat {
         message: Outgoing<'_>,
     ) -> Result<MessageId, ChatError> {
         self.latency().await;
+        if self.defects.panics_on_first_clip && matches!(message.body, Body::Clip { .. }) {
+            let first = !std::mem::replace(&mut self.lock().panicked, true);
+            assert!(!first, "planted panic in the Discord port");
+        }
         if self.down() {
             // During an outage a post may still land while its answer is lost.
             if self.roll(0.3) {

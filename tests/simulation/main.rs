@@ -136,6 +136,7 @@ fn a_discord_side_that_posts_a_clip_twice_is_reported() {
     let defects = Defects {
         chat: chat::ChatDefects {
             posts_clips_twice: true,
+            ..chat::ChatDefects::default()
         },
         ..Defects::default()
     };
@@ -169,4 +170,41 @@ fn a_vendor_that_charges_twice_is_reported() {
         "planted defect (vendor charges twice): {found} violations over {DEFECT_SEEDS} seeds"
     ));
     assert!(found > 0, "the checker missed a double charge");
+}
+
+#[test]
+fn a_job_whose_task_panics_ends_with_one_message_and_the_bot_keeps_serving() {
+    let defects = Defects {
+        chat: chat::ChatDefects {
+            panics_on_first_clip: true,
+            ..chat::ChatDefects::default()
+        },
+        ..Defects::default()
+    };
+    let reports = run_all(0..DEFECT_SEEDS, defects);
+    let mut panicked = 0;
+    for report in &reports {
+        for violation in &report.violations {
+            if violation.contains("job tasks panicked") {
+                panicked += 1;
+            } else {
+                panic!(
+                    "seed {}: a contained panic broke an invariant: {violation}",
+                    report.seed
+                );
+            }
+        }
+    }
+    let internal: usize = reports
+        .iter()
+        .map(|r| r.stats.reasons.get("internal").copied().unwrap_or(0))
+        .sum();
+    say(&format!(
+        "planted panic: {panicked} seeds panicked, {internal} jobs ended with an apology, every other invariant held"
+    ));
+    assert!(panicked > 0, "the planted panic never fired");
+    assert_eq!(
+        internal, panicked,
+        "each panicking job ends with one apology"
+    );
 }

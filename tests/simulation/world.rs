@@ -121,8 +121,7 @@ async fn run(seed: u64, defects: Defects, trace: bool) -> Report {
     let mut rng = StdRng::seed_from_u64(seed);
     let stream = |n: u64| StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n);
     let clock = TokioClock::starting_at(START_MS + rng.gen_range(0..86_400_000));
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let store = Store::open_for_simulation(&dir.path().join("db")).expect("a store");
+    let store = Store::open_for_simulation().expect("a store");
     let vendor = SimVendor::new(stream(1), clock, defects.vendor);
     let chat = SimChat::new(stream(2), clock, defects.chat);
     for (guild, channels) in GUILDS {
