@@ -11,7 +11,10 @@ use tracing_subscriber::EnvFilter;
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,serenity=warn,tracing::span=warn"));
+        // serenity warns at every attempt to reach a gateway that is down; the bot says it once.
+        .unwrap_or_else(|_| {
+            EnvFilter::new("info,serenity=warn,serenity::gateway::bridge=error,tracing::span=warn")
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -82,6 +82,9 @@ pub struct PixelDojoConfig {
     /// Starting guess of a render's length; the bot learns real times from finished jobs.
     #[serde(default = "default_expected_render")]
     pub expected_render_seconds: u64,
+    /// The fewest seconds between two polls of one job (and from a submit to its first poll).
+    #[serde(default = "default_min_poll_interval")]
+    pub min_poll_interval_seconds: u64,
     /// Hosts finished clips may be downloaded from, besides the API's own host.
     #[serde(default = "default_file_hosts")]
     pub file_hosts: Vec<String>,
@@ -151,6 +154,9 @@ fn default_job_timeout() -> u64 {
 }
 fn default_expected_render() -> u64 {
     60
+}
+fn default_min_poll_interval() -> u64 {
+    2
 }
 fn default_file_hosts() -> Vec<String> {
     vec!["temp.pixeldojo.ai".to_owned()]
@@ -273,6 +279,9 @@ impl Config {
         }
         if self.pixeldojo.job_timeout_minutes == 0 {
             return fail("`pixeldojo.job_timeout_minutes` must be at least 1.".into());
+        }
+        if self.pixeldojo.min_poll_interval_seconds == 0 {
+            return fail("`pixeldojo.min_poll_interval_seconds` must be at least 1.".into());
         }
         if self.pixeldojo.download_timeout_seconds == 0 {
             return fail("`pixeldojo.download_timeout_seconds` must be at least 1.".into());

@@ -59,6 +59,10 @@ pub fn redact_tokens(text: &str) -> String {
     out
 }
 
+/// Why Discord closes the gateway with 4014: the bot asks for Message Content, which is a
+/// privileged intent switched off in the Developer Portal.
+pub const MESSAGE_CONTENT_DISALLOWED: &str = "Discord refused the Message Content intent (close code 4014): switch on Message Content Intent in the Developer Portal (your application → Bot → Privileged Gateway Intents), or set `discord.message_content_intent = false` in the config to run without it (users then reply to a clip or mention the bot to refine it).";
+
 /// Why the client stopped, in words an operator can act on.
 pub fn describe_client_error(e: &serenity::Error) -> String {
     match e {
@@ -66,7 +70,10 @@ pub fn describe_client_error(e: &serenity::Error) -> String {
             "Discord refused the bot token: check `discord.token` (or DISCORD_TOKEN).".to_owned()
         }
         serenity::Error::Gateway(serenity::GatewayError::DisallowedGatewayIntents) => {
-            "Discord refused the requested intents: enable them for the application in the Developer Portal.".to_owned()
+            MESSAGE_CONTENT_DISALLOWED.to_owned()
+        }
+        serenity::Error::Gateway(serenity::GatewayError::InvalidGatewayIntents) => {
+            "Discord refused the requested gateway intents as invalid (close code 4013); this is a bug in omni-bot, please report it.".to_owned()
         }
         other => format!("the Discord connection ended: {}", describe(other)),
     }

@@ -12,9 +12,48 @@ use std::sync::Arc;
 use poise::serenity_prelude as serenity;
 use serenity::ConnectionStage;
 
-use crate::metrics::{Gateway, GatewayProbe};
+use crate::metrics::{Gateway, GatewayProbe, Health};
 
-/// A probe that reports the worst state among the manager's shards (no shard: disconnected).
+/// How long the gateway may be down before the operator is told.
+const QUIET_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Tells the operator, in one line, when Discord's gateway has been unreachable for a few
+/// seconds (since when, and how it retries), and in one more when it is back; serenity's own
+/// warning at every attempt is filtered out of the default log.
+pub fn watch_gateway(health: Health) {
+    tokio::spawn(async move {
+        let mut down_since: Option<(tokio::time::Instant, chrono::DateTime<chrono::Utc>)> = None;
+        let mut told = false;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            match (health.gateway().await, down_since) {
+                (Gateway::Connected, Some((since, _))) => {
+                    if told {
+                        tracing::info!(
+                            down_for_s = since.elapsed().as_secs(),
+                            "Discord's gateway is reachable again"
+                        );
+                    }
+                    down_since = None;
+                    told = false;
+                }
+                (Gateway::Connected, None) => {}
+                (_, None) => down_since = Some((tokio::time::Instant::now(), chrono::Utc::now())),
+                (_, Some((since, at))) if !told && since.elapsed() >= QUIET_FOR => {
+                    tracing::warn!(
+                        since = %at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        "Discord's gateway is unreachable; the bot tries again every 5 seconds (serenity's pace) and says so here once it is back"
+                    );
+                    told = true;
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
+/// A probe that reports the worst state among the manager's shards. No shard at all means the
+/// manager is between attempts to (re)connect: connecting.
 pub fn gateway_probe(shards: Arc<serenity::ShardManager>) -> GatewayProbe {
     Arc::new(move || {
         let shards = shards.clone();
@@ -29,7 +68,7 @@ pub fn gateway_probe(shards: Arc<serenity::ShardManager>) -> GatewayProbe {
 
 fn summarize(stages: &[ConnectionStage]) -> Gateway {
     if stages.is_empty() {
-        return Gateway::Disconnected;
+        return Gateway::Connecting;
     }
     if stages.iter().all(|s| *s == ConnectionStage::Connected) {
         Gateway::Connected
@@ -47,7 +86,7 @@ mod tests {
     #[test]
     fn only_shards_that_are_all_connected_count_as_connected() {
         use ConnectionStage::*;
-        assert_eq!(summarize(&[]), Gateway::Disconnected);
+        assert_eq!(summarize(&[]), Gateway::Connecting);
         assert_eq!(summarize(&[Connected]), Gateway::Connected);
         assert_eq!(summarize(&[Connected, Resuming]), Gateway::Connecting);
         assert_eq!(summarize(&[Disconnected]), Gateway::Disconnected);

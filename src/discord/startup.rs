@@ -21,6 +21,13 @@ use crate::engine::{EngineSettings, EventHook};
 use crate::pixeldojo::{PixelDojoClient, ThrottleSettings};
 use crate::store::Store;
 
+/// How long the shards get to close their connections on a stop.
+const SHARD_SHUTDOWN: Duration = Duration::from_secs(2);
+/// How long the client gets to end after its shards were told to stop.
+const CLIENT_GRACE: Duration = Duration::from_secs(1);
+/// How long jobs get to reach a persisted point on a stop.
+const DRAIN: Duration = Duration::from_secs(5);
+
 /// The engine's settings from the configuration.
 pub fn engine_settings(config: &Config) -> EngineSettings {
     let p = &config.pixeldojo;
@@ -28,7 +35,10 @@ pub fn engine_settings(config: &Config) -> EngineSettings {
         job_timeout: Duration::from_secs(p.job_timeout_minutes * 60),
         prior_render: Duration::from_secs(p.expected_render_seconds),
         intent_tip: !config.discord.message_content_intent,
-        tuning: Tuning::default(),
+        tuning: Tuning {
+            min_gap_ms: (p.min_poll_interval_seconds * 1000) as f64,
+            ..Tuning::default()
+        },
         ..EngineSettings::default()
     }
 }
@@ -135,23 +145,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .context("cannot build the Discord client")?;
     health.set_gateway_probe(health::gateway_probe(client.shard_manager.clone()));
 
+    health::watch_gateway(health.clone());
     let shard_manager = client.shard_manager.clone();
     let signal_cell = app_cell.clone();
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let stop = stopping.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         info!("shutting down: no new work; jobs resume at the next start");
         if let Some(app) = signal_cell.get() {
             app.engine.shutdown();
         }
-        shard_manager.shutdown_all().await;
+        // serenity's shutdown_all returns at once when no shard is connected (Discord down,
+        // reconnecting): then the client never ends by itself, so the stop is signalled anyway.
+        let _ = tokio::time::timeout(SHARD_SHUTDOWN, shard_manager.shutdown_all()).await;
+        stop.notify_one();
     });
 
-    let result = client.start().await;
+    let result = {
+        let started = client.start();
+        tokio::pin!(started);
+        tokio::select! {
+            result = &mut started => result,
+            _ = stopping.notified() => {
+                match tokio::time::timeout(CLIENT_GRACE, &mut started).await {
+                    Ok(result) => result,
+                    // Still retrying to connect: nothing of ours is in it; stop waiting.
+                    Err(_) => Ok(()),
+                }
+            }
+        }
+    };
     // No new work; let jobs reach a persisted point (an upload under way finishes), then make
-    // everything durable.
+    // everything durable. The whole stop stays within the 10 s that supervisors allow.
     if let Some(app) = app_cell.get() {
         app.engine.shutdown();
-        let left = app.engine.drain(Duration::from_secs(8)).await;
+        let left = app.engine.drain(DRAIN).await;
         if left > 0 {
             warn!(
                 left,
@@ -165,7 +194,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     match result {
         Ok(()) => Ok(()),
         Err(e) => {
-            warn!(error = %e, "the Discord client stopped");
+            warn!(error = %errors::describe(&e), "the Discord client stopped");
             Err(anyhow::anyhow!(errors::describe_client_error(&e)))
         }
     }

@@ -1,20 +1,23 @@
 //! Which running job to poll next (plain Rust, no I/O).
 //!
-//! Polls are the scarce resource: at the vendor's 60 requests a minute, a fixed 2-second loop
-//! serves two jobs. Instead of polling everyone in turn, each slot goes to the job whose chance
-//! of having finished since its last poll is highest. Render times are modelled per kind of
-//! request as a normal distribution around the learned mean (the spread is learned too), so a
-//! job is left alone early in its expected render and polled more often as it nears the point
-//! where it most likely finished.
+//! Every job may be polled once its floor (the vendor's own 2 s between polls) has passed since
+//! its last poll, or since its submit for the first one. While the request budget has room, every
+//! such job is polled: a clip is noticed as soon as the budget allows. When the budget is scarce
+//! (at the vendor's 60 requests a minute, a fixed 2-second loop serves only two jobs), each slot
+//! goes to the job whose chance of having finished since its last poll is highest. Render times
+//! are modelled per kind of request as a normal distribution around the learned mean (the spread
+//! is learned too), so under load a job early in its expected render waits while one near the
+//! point where it most likely finished is polled.
 
 use super::render::RenderModel;
 
 /// The fewest milliseconds between two polls of one job (the vendor's own examples use 2 s).
 pub const MIN_GAP_MS: f64 = 2_000.0;
-/// A job is polled at least this often, whatever the model says.
+/// A job waiting this long since its last poll competes for slots with at least
+/// [`OVERDUE_SCORE`], whatever the model says, so none starves under load.
 pub const MAX_GAP_MS: f64 = 30_000.0;
-/// Below this chance of news, a poll is not worth a request.
-pub const MIN_SCORE: f64 = 0.04;
+/// The chance of news an overdue job is credited with.
+pub const OVERDUE_SCORE: f64 = 0.04;
 
 /// How polls are handed out; the bot uses [`Strategy::Scheduled`], the others exist to be
 /// measured against it (see the polling benchmark).
@@ -65,10 +68,15 @@ impl Candidate {
         self.elapsed_ms - self.last_poll_elapsed_ms.unwrap_or(0.0)
     }
 
+    /// Whether the job's floor has passed: since its last poll, or since its submit.
+    pub fn eligible(&self, tuning: &Tuning) -> bool {
+        self.since_last_poll() >= tuning.min_gap_ms
+    }
+
     pub fn score_with(&self, tuning: &Tuning) -> f64 {
         let last = self.last_poll_elapsed_ms.unwrap_or(0.0);
         let since = self.elapsed_ms - last;
-        if self.last_poll_elapsed_ms.is_some() && since < tuning.min_gap_ms {
+        if !self.eligible(tuning) {
             return 0.0;
         }
         let before = self.model.cdf(last);
@@ -80,7 +88,7 @@ impl Candidate {
             ((now - before) / remaining).clamp(0.0, 1.0)
         };
         if since >= tuning.max_gap_ms {
-            hazard.max(MIN_SCORE)
+            hazard.max(OVERDUE_SCORE)
         } else {
             hazard
         }
@@ -94,9 +102,7 @@ pub fn pick_with(candidates: &[Candidate], strategy: Strategy, tuning: &Tuning) 
         Strategy::RoundRobin => candidates
             .iter()
             .enumerate()
-            .filter(|(_, c)| {
-                c.last_poll_elapsed_ms.is_none() || c.since_last_poll() >= tuning.min_gap_ms
-            })
+            .filter(|(_, c)| c.eligible(tuning))
             .max_by(|a, b| a.1.since_last_poll().total_cmp(&b.1.since_last_poll()))
             .map(|(i, _)| i),
         Strategy::Fixed { interval_ms } => candidates
@@ -112,55 +118,17 @@ impl Candidate {
     /// How long from now until this candidate is worth a poll under `strategy` (0: now). The
     /// poll loop sleeps until the soonest of these instead of checking on a timer.
     pub fn due_in(&self, strategy: Strategy, tuning: &Tuning) -> f64 {
-        let last = self.last_poll_elapsed_ms;
         let since = self.since_last_poll();
         match strategy {
             Strategy::Fixed { interval_ms } => (interval_ms - since).max(0.0),
-            Strategy::RoundRobin => match last {
-                None => 0.0,
-                Some(_) => (tuning.min_gap_ms - since).max(0.0),
-            },
-            Strategy::Scheduled => {
-                // The score only grows with time since the last poll, and reaches MIN_SCORE by
-                // the max gap at the latest: search that window for where it crosses.
-                let at = |elapsed_ms: f64| {
-                    Candidate {
-                        elapsed_ms,
-                        ..*self
-                    }
-                    .score_with(tuning)
-                };
-                if at(self.elapsed_ms) >= MIN_SCORE {
-                    return 0.0;
-                }
-                let base = last.unwrap_or(0.0);
-                let mut lo = self.elapsed_ms.max(
-                    base + if last.is_some() {
-                        tuning.min_gap_ms
-                    } else {
-                        0.0
-                    },
-                );
-                let mut hi = (base + tuning.max_gap_ms).max(lo);
-                if at(lo) >= MIN_SCORE {
-                    return lo - self.elapsed_ms;
-                }
-                while hi - lo > 10.0 {
-                    let mid = (lo + hi) / 2.0;
-                    if at(mid) >= MIN_SCORE {
-                        hi = mid;
-                    } else {
-                        lo = mid;
-                    }
-                }
-                hi - self.elapsed_ms
-            }
+            Strategy::RoundRobin | Strategy::Scheduled => (tuning.min_gap_ms - since).max(0.0),
         }
     }
 }
 
-/// The index of the candidate to poll now, or `None` if no poll is worth a request yet.
-/// Ties go to the job that has waited longest since its last poll.
+/// The index of the candidate to poll now (the most likely finished among those whose floor
+/// has passed), or `None` if no floor has passed yet. Ties go to the job that has waited
+/// longest since its last poll.
 pub fn pick(candidates: &[Candidate]) -> Option<usize> {
     pick_scored(candidates, &Tuning::default())
 }
@@ -168,10 +136,10 @@ pub fn pick(candidates: &[Candidate]) -> Option<usize> {
 fn pick_scored(candidates: &[Candidate], tuning: &Tuning) -> Option<usize> {
     let mut best: Option<(usize, f64, f64)> = None;
     for (i, c) in candidates.iter().enumerate() {
-        let score = c.score_with(tuning);
-        if score < MIN_SCORE {
+        if !c.eligible(tuning) {
             continue;
         }
+        let score = c.score_with(tuning);
         let waited = c.elapsed_ms - c.last_poll_elapsed_ms.unwrap_or(0.0);
         let better = match best {
             None => true,
@@ -204,28 +172,38 @@ mod tests {
     }
 
     #[test]
-    fn a_job_early_in_its_expected_render_is_not_polled() {
-        assert_eq!(pick(&[cand(5.0, None, 60.0)]), None);
+    fn a_lone_job_is_polled_as_soon_as_its_floor_passes_whatever_the_model() {
+        // Early in a 60 s expected render: the budget is free, so it is polled anyway.
+        assert_eq!(pick(&[cand(2.0, None, 60.0)]), Some(0));
+        assert_eq!(pick(&[cand(9.0, Some(7.0), 60.0)]), Some(0));
     }
 
     #[test]
-    fn a_job_near_its_expected_end_beats_a_job_that_just_started() {
+    fn a_job_is_never_polled_before_its_floor() {
+        assert_eq!(
+            pick(&[cand(1.5, None, 60.0)]),
+            None,
+            "the first poll waits the floor"
+        );
+        assert_eq!(pick(&[cand(200.0, Some(199.0), 60.0)]), None);
+        assert_eq!(cand(200.0, Some(199.0), 60.0).score(), 0.0);
+    }
+
+    #[test]
+    fn when_jobs_compete_the_one_near_its_expected_end_wins() {
         let c = [cand(10.0, None, 60.0), cand(62.0, Some(50.0), 60.0)];
         assert_eq!(pick(&c), Some(1));
     }
 
     #[test]
-    fn a_job_polled_under_two_seconds_ago_is_never_polled_again() {
-        assert_eq!(cand(200.0, Some(199.0), 60.0).score(), 0.0);
-    }
-
-    #[test]
-    fn a_job_long_overdue_is_polled_and_ties_go_to_the_longest_wait() {
+    fn a_job_long_overdue_competes_and_ties_go_to_the_longest_wait() {
         let c = [
             cand(300.0, Some(290.0), 60.0),
             cand(300.0, Some(280.0), 60.0),
         ];
         assert_eq!(pick(&c), Some(1));
+        // Very early in a very long expected render: the model says little, the gap says poll.
+        assert!(cand(31.0, Some(0.5), 600.0).score() >= OVERDUE_SCORE);
     }
 
     #[test]
@@ -248,21 +226,16 @@ mod tests {
     }
 
     #[test]
-    fn a_candidate_says_when_it_will_be_worth_a_poll() {
+    fn a_candidate_says_when_its_floor_passes() {
         let t = Tuning::default();
-        let early = cand(5.0, None, 60.0);
-        let wait = early.due_in(Strategy::Scheduled, &t);
-        assert!(wait > 0.0 && wait <= 30_000.0, "{wait}");
-        let then = Candidate {
-            elapsed_ms: early.elapsed_ms + wait,
-            ..early
-        };
-        assert!(then.score_with(&t) >= MIN_SCORE);
-        let just_before = Candidate {
-            elapsed_ms: early.elapsed_ms + wait - 20.0,
-            ..early
-        };
-        assert!(just_before.score_with(&t) < MIN_SCORE);
+        assert_eq!(
+            cand(0.5, None, 60.0).due_in(Strategy::Scheduled, &t),
+            1_500.0
+        );
+        assert_eq!(
+            cand(10.0, Some(9.0), 60.0).due_in(Strategy::Scheduled, &t),
+            1_000.0
+        );
         assert_eq!(
             cand(62.0, Some(50.0), 60.0).due_in(Strategy::Scheduled, &t),
             0.0
@@ -271,13 +244,9 @@ mod tests {
             cand(10.0, Some(9.0), 60.0).due_in(Strategy::RoundRobin, &t),
             1_000.0
         );
-        assert_eq!(cand(10.0, None, 60.0).due_in(Strategy::RoundRobin, &t), 0.0);
-    }
-
-    #[test]
-    fn no_job_goes_longer_than_the_max_gap_without_a_poll() {
-        // Very early in a very long expected render: the model says wait, the gap says poll.
-        let c = cand(31.0, Some(0.5), 600.0);
-        assert!(c.score() >= MIN_SCORE);
+        let fixed = Strategy::Fixed {
+            interval_ms: 3_000.0,
+        };
+        assert_eq!(cand(10.0, Some(9.0), 60.0).due_in(fixed, &t), 2_000.0);
     }
 }
