@@ -6,7 +6,7 @@
 //! all, and the same event delivered twice starts one job.
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{abort, ConflictableTransactionError, TransactionError};
+use sled::transaction::{abort, TransactionError};
 use sled::Transactional;
 use tracing::warn;
 
@@ -48,22 +48,21 @@ enum Abort {
 }
 
 impl Store {
-    /// Writes the job and keeps the `active` index in step, atomically.
+    /// Writes the job and keeps the `active` index in step. No transaction is needed, the
+    /// writes are ordered so that a crash between them is harmless (sled recovers a prefix of
+    /// the writes): a job in flight is marked active before it is written, so it is never
+    /// written without its mark; a final job is written before its mark goes, so a mark left
+    /// behind points at a final job, which resuming skips.
     pub fn put_job(&self, job: &Job) -> Result<()> {
         let value = serde_json::to_vec(job)?;
         let k = key(job.id.0);
-        let is_final = job.state.is_final();
-        (&self.jobs, &self.active)
-            .transaction(|(jobs, active)| {
-                jobs.insert(&k, value.as_slice())?;
-                if is_final {
-                    active.remove(&k)?;
-                } else {
-                    active.insert(&k, &[])?;
-                }
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| StoreError::Transaction(format!("{e:?}")))?;
+        if job.state.is_final() {
+            self.jobs.insert(k, value)?;
+            self.active.remove(k)?;
+        } else {
+            self.active.insert(k, &[])?;
+            self.jobs.insert(k, value)?;
+        }
         Ok(())
     }
 
@@ -81,15 +80,22 @@ impl Store {
     }
 
     /// Every job that is not final, oldest first. A job that cannot be decoded (written by an
-    /// incompatible version) is logged and left out rather than stopping start-up.
+    /// incompatible version) is logged and left out rather than stopping start-up; a mark left
+    /// behind by a crash (a final job, or none) is dropped.
     pub fn active_jobs(&self) -> Result<Vec<Job>> {
         let mut out = Vec::new();
         for k in self.active.iter().keys() {
             let k = k?;
-            if let Some(v) = self.jobs.get(&k)? {
-                match serde_json::from_slice(&v) {
+            match self.jobs.get(&k)? {
+                Some(v) => match serde_json::from_slice::<Job>(&v) {
+                    Ok(job) if job.state.is_final() => {
+                        self.active.remove(&k)?;
+                    }
                     Ok(job) => out.push(job),
                     Err(e) => warn!(error = %e, "a stored job cannot be read; leaving it out"),
+                },
+                None => {
+                    self.active.remove(&k)?;
                 }
             }
         }
@@ -219,6 +225,21 @@ mod tests {
         };
         store.put_job(&j).unwrap();
         assert!(store.active_jobs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_mark_left_behind_by_a_crash_is_dropped_when_resuming() {
+        let (_dir, store) = store();
+        let mut done = job(3, JobState::Accepted);
+        store.put_job(&done).unwrap();
+        done.state = JobState::Failed {
+            reason: FailReason::Cancelled,
+        };
+        // As if the crash came between writing the final job and removing its mark.
+        store.jobs.insert(key(3), serde_json::to_vec(&done).unwrap()).unwrap();
+        store.active.insert(key(4), &[]).unwrap();
+        assert!(store.active_jobs().unwrap().is_empty());
+        assert!(store.active.is_empty());
     }
 
     #[test]
