@@ -246,6 +246,9 @@ pub enum FailReason {
     TimedOut { minutes: u64 },
     /// The clip was ready, but Discord did not take it before its link expired.
     Undeliverable,
+    /// PixelDojo returned the clip at an address that is not one of its hosts: it was neither
+    /// downloaded nor linked.
+    UntrustedOutput,
     /// A bug in the bot ended the job; `submitted` says whether PixelDojo had it.
     Internal { submitted: bool },
 }
@@ -288,7 +291,10 @@ impl FailReason {
             Self::Cancelled | Self::CannotPost | Self::NoVideoId | Self::Refused(_) => true,
             Self::RenderFailed { charged, .. } => !charged,
             Self::Internal { submitted } => !submitted,
-            Self::UncertainSubmit | Self::TimedOut { .. } | Self::Undeliverable => false,
+            Self::UncertainSubmit
+            | Self::TimedOut { .. }
+            | Self::Undeliverable
+            | Self::UntrustedOutput => false,
         };
         Settlement {
             clips: true,
@@ -312,6 +318,7 @@ impl FailReason {
             Self::RenderFailed { .. } => "render_failed",
             Self::TimedOut { .. } => "timed_out",
             Self::Undeliverable => "undeliverable",
+            Self::UntrustedOutput => "untrusted_output",
             Self::Internal { .. } => "internal",
         }
     }

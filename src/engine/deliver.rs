@@ -40,7 +40,7 @@ pub(super) async fn deliver(
         Err(GaveUp::Stopped) => return Step::Stop,
         Err(GaveUp::Failed(e)) => {
             error!(error = %e, "the clip's address is not PixelDojo's; not posting it");
-            let reason = FailReason::Undeliverable;
+            let reason = FailReason::UntrustedOutput;
             return cx.transition(job, JobState::Failing { reason }).await;
         }
     };
@@ -97,7 +97,6 @@ pub(super) async fn deliver(
     .await;
     match posted {
         Ok((posted, as_link)) => {
-            info!(message_id = %posted.message, "delivered");
             cx.emit(EngineEvent::Delivered {
                 job: &job,
                 delay_ms: cx.clock.now_ms() - started_ms,
@@ -108,7 +107,10 @@ pub(super) async fn deliver(
                 message_id: posted.message,
                 video_id,
             };
-            cx.transition(job, delivered).await
+            let step = cx.transition(job, delivered).await;
+            // Logged once the outcome is stored: a kill after this line finds nothing to redo.
+            info!(message_id = %posted.message, "delivered");
+            step
         }
         Err(GaveUp::Stopped) => Step::Stop,
         Err(GaveUp::Failed(e)) => {

@@ -7,8 +7,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::support::fake_pixeldojo::{
-    Endpoint, FakePixelDojo, Fault, JobScript, Outcome, VideoIdPlacement, API_KEY, MODEL,
-    NO_RESPONSE,
+    Endpoint, FailedCharge, FakePixelDojo, Fault, HeaderText, JobScript, Outcome, VideoIdPlacement,
+    API_KEY, MODEL, NO_RESPONSE,
 };
 
 struct Answer {
@@ -515,4 +515,164 @@ async fn fake_pixeldojo_serves_deterministic_files_of_the_requested_container() 
         http().get(wrong_ext).send().await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
+}
+
+#[tokio::test]
+async fn fake_pixeldojo_scripts_what_a_job_costs_and_what_a_failed_job_says_it_was_charged() {
+    let fake = FakePixelDojo::start().await;
+    let fail = |charge| JobScript {
+        render_time: Some(Duration::ZERO),
+        outcome: Outcome::Fail("no".into()),
+        failed_charge: charge,
+        ..JobScript::default()
+    };
+    fake.script_next_jobs(vec![
+        JobScript {
+            render_time: Some(Duration::ZERO),
+            credit_cost: Some(20),
+            ..JobScript::default()
+        },
+        fail(FailedCharge::Reported(0)),
+        fail(FailedCharge::Reported(16)),
+        fail(FailedCharge::Unreported),
+    ]);
+
+    let dear = submit(&fake, json!({"prompt": "a"})).await;
+    assert_eq!(dear.json["creditCost"], 20);
+    assert_eq!(dear.json["creditsRemaining"], 10_000 - 20);
+    let done = poll(&fake, &job_id(&dear)).await;
+    assert_eq!(done.json["status"], "completed");
+    assert_eq!(done.json["creditCost"], 20);
+    assert_eq!(fake.jobs()[0].credit_cost, 20);
+
+    let mut failed = Vec::new();
+    for prompt in ["b", "c", "d"] {
+        let accepted = submit(&fake, json!({ "prompt": prompt })).await;
+        assert_eq!(accepted.json["creditCost"], 16);
+        failed.push(poll(&fake, &job_id(&accepted)).await.json);
+    }
+    for answer in &failed {
+        assert_eq!(answer["status"], "failed", "{answer}");
+        assert_eq!(answer["error"], "no");
+    }
+    assert_eq!(failed[0]["creditCost"], 0);
+    assert_eq!(failed[1]["creditCost"], 16);
+    assert!(failed[2].get("creditCost").is_none(), "{}", failed[2]);
+    assert_eq!(
+        fake.credits(),
+        10_000 - 20 - 2 * 16,
+        "only the job that reported 0 was refunded"
+    );
+}
+
+#[tokio::test]
+async fn fake_pixeldojo_status_faults_carry_exactly_the_headers_given_computed_when_answered() {
+    let fake = FakePixelDojo::start().await;
+    fake.inject(
+        Endpoint::Submit,
+        Fault::rate_limited_with(vec![(
+            "X-RateLimit-Reset",
+            HeaderText::EpochMillisIn(Duration::from_secs(3)),
+        )]),
+        1,
+    );
+    fake.inject(
+        Endpoint::Poll,
+        Fault::StatusWithHeaders {
+            status: 503,
+            code: "internal_error",
+            headers: vec![
+                ("Retry-After", HeaderText::literal("NaN")),
+                (
+                    "X-RateLimit-Reset",
+                    HeaderText::EpochSecondsIn(Duration::from_secs(30)),
+                ),
+            ],
+        },
+        1,
+    );
+    // Injected first, answered later: the value is computed at the answer.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let epoch = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    };
+    let limited = submit(&fake, json!({"prompt": "p"})).await;
+    let now_ms = epoch().as_millis();
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(code(&limited), "rate_limited");
+    assert!(limited.headers.get("retry-after").is_none());
+    let reset: u128 = limited.headers["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        reset > now_ms + 2_000 && reset <= now_ms + 3_000,
+        "epoch milliseconds 3 s ahead: {reset} at {now_ms}"
+    );
+    assert!(
+        fake.submissions().is_empty(),
+        "a status fault has no effect"
+    );
+
+    let id = job_id(&submit(&fake, json!({"prompt": "p"})).await);
+    let unavailable = poll(&fake, &id).await;
+    let now = epoch().as_secs();
+    assert_eq!(unavailable.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(unavailable.headers["retry-after"], "NaN");
+    let reset: u64 = unavailable.headers["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(reset >= now + 29 && reset <= now + 31, "{reset} at {now}");
+    assert_eq!(
+        fake.jobs()[0].poll_count,
+        0,
+        "the poll did not reach the job"
+    );
+    assert_eq!(poll(&fake, &id).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn fake_pixeldojo_can_point_a_finished_file_at_another_origin_and_serves_files_under_any_name(
+) {
+    let fake = FakePixelDojo::start().await;
+    let port = fake.origin().rsplit_once(':').unwrap().1.to_owned();
+    let localhost = format!("http://localhost:{port}");
+    let script = |origin: &str| JobScript {
+        render_time: Some(Duration::ZERO),
+        file_origin: Some(origin.to_owned()),
+        ..JobScript::default()
+    };
+    fake.script_next_jobs(vec![
+        script("http://files.evil.example"),
+        script(&localhost),
+    ]);
+
+    let elsewhere = job_id(&submit(&fake, json!({"prompt": "a"})).await);
+    let answer = poll(&fake, &elsewhere).await.json;
+    assert_eq!(answer["status"], "completed");
+    assert_eq!(
+        answer["output"]["video"],
+        format!("http://files.evil.example/files/{elsewhere}.mp4")
+    );
+    let local = job_id(&submit(&fake, json!({"prompt": "b"})).await);
+    let video = poll(&fake, &local).await.json["output"]["video"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(video, format!("{localhost}/files/{local}.mp4"));
+    let file = http().get(&video).send().await.unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    assert_eq!(
+        file.bytes().await.unwrap().to_vec(),
+        fake.video_bytes(&local)
+    );
+    assert!(fake
+        .requests()
+        .iter()
+        .any(|r| r.path == format!("/files/{local}.mp4")));
 }

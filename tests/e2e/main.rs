@@ -7,3 +7,4 @@ mod ops;
 mod refine;
 mod reliability;
 mod support;
+mod vendor_faults;

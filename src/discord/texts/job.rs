@@ -229,6 +229,7 @@ pub fn fail_reason(reason: &FailReason) -> String {
             format!("PixelDojo did not finish this clip within {minutes}, so I stopped waiting. {NOT_COUNTED}; try again with `/omni`.")
         }
         FailReason::Undeliverable => format!("your clip was ready, but Discord didn't take it before PixelDojo's link to it expired, so I can't post it. {NOT_COUNTED}."),
+        FailReason::UntrustedOutput => format!("PixelDojo returned your clip at an address that isn't one of its own, so I didn't download or link it. {NOT_COUNTED}; please try again."),
         FailReason::Internal { .. } => format!("something went wrong on my side while making this clip. {NOT_COUNTED}; please try again."),
     }
 }
@@ -315,6 +316,7 @@ mod tests {
             },
             FailReason::TimedOut { minutes: 15 },
             FailReason::Undeliverable,
+            FailReason::UntrustedOutput,
             FailReason::Internal { submitted: true },
         ];
         for reason in reasons {

@@ -50,13 +50,41 @@ pub struct JobScript {
     pub video_id: VideoIdPlacement,
     /// `None`: [`DEFAULT_VIDEO_SIZE`].
     pub video_size: Option<usize>,
+    /// What the job costs: the `creditCost` of its submit answer and of its poll answers, and
+    /// what is taken from the balance when it is accepted. `None`: [`CREDIT_COST`].
+    pub credit_cost: Option<i64>,
+    /// What a failed job's answer says it was charged, and what the balance shows in the end
+    /// (only for [`Outcome::Fail`]).
+    pub failed_charge: FailedCharge,
+    /// The origin (`scheme://host:port`) a completed job's `output.video` points to instead
+    /// of the fake's own, with the same `/files/...` path: a host that is not PixelDojo's, or
+    /// does not resolve. The fake serves `/files/...` whatever host name it is reached by
+    /// (`http://localhost:PORT` too), so a download from there shows in
+    /// [`FakePixelDojo::requests`].
+    pub file_origin: Option<String>,
+}
+
+/// What a failed job's answer reports as `creditCost`. The vendor page does not say whether a
+/// failed job is refunded; the failed answer's `creditCost` is the only hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailedCharge {
+    /// The answer reports the job's full cost, yet the credits come back to the balance when
+    /// it fails (the fake's behaviour before scripts could choose).
+    #[default]
+    RefundedSilently,
+    /// The answer reports `creditCost: n`, and in the end the job costs `n`: the rest of what
+    /// was taken at the submit comes back when it fails (`Reported(0)`: all of it).
+    Reported(i64),
+    /// The answer has no `creditCost`, and the charge stays.
+    Unreported,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Outcome {
     #[default]
     Complete,
-    /// The job fails with this message, and its credits are refunded when it fails.
+    /// The job fails with this message; what it costs in the end is its script's
+    /// [`FailedCharge`] (by default its credits are refunded when it fails).
     Fail(String),
 }
 
@@ -99,6 +127,46 @@ pub enum Fault {
     DropAfterAccept,
     /// Handle the request normally (a submit creates its job at once), answer this much later.
     Delay(Duration),
+    /// Like [`Fault::Status`], with exactly these headers instead of a `Retry-After` (each
+    /// value computed when the answer is made): a 429 that says when to come back only in
+    /// `X-RateLimit-Reset`, or one with an odd `Retry-After`. The request has no other effect.
+    StatusWithHeaders {
+        status: u16,
+        code: &'static str,
+        headers: Vec<(&'static str, HeaderText)>,
+    },
+}
+
+/// A header value of a [`Fault::StatusWithHeaders`] answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderText {
+    /// Sent as given (`"-5"`, `"NaN"`, ...).
+    Literal(String),
+    /// The Unix time this long after the answer, in milliseconds.
+    EpochMillisIn(Duration),
+    /// The Unix time this long after the answer, in whole seconds (rounded up).
+    EpochSecondsIn(Duration),
+}
+
+impl HeaderText {
+    pub fn literal(text: &str) -> Self {
+        HeaderText::Literal(text.to_owned())
+    }
+
+    fn render(&self) -> String {
+        let epoch = |after: &Duration| {
+            (SystemTime::now() + *after)
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+        };
+        match self {
+            HeaderText::Literal(text) => text.clone(),
+            HeaderText::EpochMillisIn(after) => epoch(after).as_millis().to_string(),
+            HeaderText::EpochSecondsIn(after) => {
+                (epoch(after).as_secs_f64().ceil() as u64).to_string()
+            }
+        }
+    }
 }
 
 impl Fault {
@@ -109,6 +177,20 @@ impl Fault {
             code: "rate_limited",
             retry_after: Some(secs),
         }
+    }
+
+    /// The vendor's 429 `rate_limited` with exactly these headers.
+    pub fn rate_limited_with(headers: Vec<(&'static str, HeaderText)>) -> Self {
+        Fault::StatusWithHeaders {
+            status: 429,
+            code: "rate_limited",
+            headers,
+        }
+    }
+
+    /// A status answer (with or without headers): the request has no other effect.
+    fn is_status(&self) -> bool {
+        matches!(self, Fault::Status { .. } | Fault::StatusWithHeaders { .. })
     }
 }
 
@@ -152,6 +234,8 @@ pub struct JobView {
     pub poll_count: u64,
     /// When a poll first answered `completed` or `failed`.
     pub first_seen_completed_at: Option<Instant>,
+    /// What the job was charged when it was accepted.
+    pub credit_cost: i64,
 }
 
 /// The fake server. Clones share it; the server stops when the last clone is dropped or on
@@ -216,6 +300,9 @@ struct Job {
     format: String,
     poll_count: u64,
     first_seen_completed_at: Option<Instant>,
+    credit_cost: i64,
+    failed_charge: FailedCharge,
+    file_origin: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,6 +337,7 @@ impl Job {
             output_format: self.format.clone(),
             poll_count: self.poll_count,
             first_seen_completed_at: self.first_seen_completed_at,
+            credit_cost: self.credit_cost,
         }
     }
 }
@@ -337,6 +425,11 @@ impl FakePixelDojo {
     /// `http://127.0.0.1:PORT/api/v1`
     pub fn base_url(&self) -> String {
         format!("{}/api/v1", self.shared.origin)
+    }
+
+    /// `http://127.0.0.1:PORT`, where the files are served too.
+    pub fn origin(&self) -> String {
+        self.shared.origin.clone()
     }
 
     /// Stops accepting connections (connections already open may finish their request).
@@ -640,15 +733,15 @@ fn decide(
 
 fn submit(origin: &str, state: &mut FakeState, now: Instant, model: &str, body: &[u8]) -> Reply {
     let fault = state.take_fault(Endpoint::Submit);
-    if let Some(Fault::Status { .. }) = fault {
-        return fault_status(fault.unwrap());
+    if let Some(fault) = fault.as_ref().filter(|f| f.is_status()) {
+        return fault_status(fault);
     }
     let mut reply = accept_run(origin, state, now, model, body);
     match fault {
         Some(Fault::MalformedJson) => reply = Reply::malformed(),
         Some(Fault::DropAfterAccept) => reply.drop_connection = true,
         Some(Fault::Delay(d)) => reply.delay = Some(d),
-        Some(Fault::Status { .. }) | None => {}
+        Some(Fault::Status { .. } | Fault::StatusWithHeaders { .. }) | None => {}
     }
     reply
 }
@@ -674,12 +767,17 @@ fn accept_run(
     if let Err(message) = validate(state, now, &body) {
         return invalid(&message);
     }
-    if state.credits < CREDIT_COST {
+    let cost = state
+        .scripts
+        .front()
+        .and_then(|s| s.credit_cost)
+        .unwrap_or(CREDIT_COST);
+    if state.credits < cost {
         return Reply::error(
             402,
             "insufficient_credits",
             &format!(
-                "Not enough credits: this model costs {CREDIT_COST}, {} remaining",
+                "Not enough credits: this model costs {cost}, {} remaining",
                 state.credits
             ),
         );
@@ -701,9 +799,14 @@ fn accept_run(
         .and_then(Value::as_str)
         .unwrap_or("mp4")
         .to_owned();
-    state.credits -= CREDIT_COST;
-    if matches!(script.outcome, Outcome::Fail(_)) {
-        state.pending_refunds.push((completes_at, CREDIT_COST));
+    state.credits -= cost;
+    let refund = match (&script.outcome, script.failed_charge) {
+        (Outcome::Complete, _) | (_, FailedCharge::Unreported) => 0,
+        (Outcome::Fail(_), FailedCharge::RefundedSilently) => cost,
+        (Outcome::Fail(_), FailedCharge::Reported(charged)) => (cost - charged).clamp(0, cost),
+    };
+    if refund > 0 {
+        state.pending_refunds.push((completes_at, refund));
     }
     let index = state.jobs.len();
     if let Some(vid) = &video_id {
@@ -723,6 +826,9 @@ fn accept_run(
         format,
         poll_count: 0,
         first_seen_completed_at: None,
+        credit_cost: cost,
+        failed_charge: script.failed_charge,
+        file_origin: script.file_origin,
     });
     Reply::json(
         200,
@@ -730,7 +836,7 @@ fn accept_run(
             "jobId": id,
             "status": "pending",
             "statusUrl": format!("{origin}/api/v1/jobs/{id}"),
-            "creditCost": CREDIT_COST,
+            "creditCost": cost,
             "creditsRemaining": state.credits,
         }),
     )
@@ -836,23 +942,31 @@ fn poll(origin: &str, state: &mut FakeState, now: Instant, id: &str) -> Reply {
     if phase == Phase::Done && job.first_seen_completed_at.is_none() {
         job.first_seen_completed_at = Some(now);
     }
+    let cost = job.credit_cost;
     let answer = match (phase, &job.outcome) {
         (Phase::Pending, _) => {
-            json!({"jobId": job.id, "status": "pending", "creditCost": CREDIT_COST})
+            json!({"jobId": job.id, "status": "pending", "creditCost": cost})
         }
         (Phase::Processing, _) => {
-            json!({"jobId": job.id, "status": "processing", "creditCost": CREDIT_COST})
+            json!({"jobId": job.id, "status": "processing", "creditCost": cost})
         }
-        (Phase::Done, Outcome::Fail(message)) => json!({
-            "jobId": job.id, "status": "failed", "error": message, "creditCost": CREDIT_COST
-        }),
+        (Phase::Done, Outcome::Fail(message)) => {
+            let mut answer = json!({"jobId": job.id, "status": "failed", "error": message});
+            match job.failed_charge {
+                FailedCharge::RefundedSilently => answer["creditCost"] = json!(cost),
+                FailedCharge::Reported(charged) => answer["creditCost"] = json!(charged),
+                FailedCharge::Unreported => {}
+            }
+            answer
+        }
         (Phase::Done, Outcome::Complete) => {
-            let video = format!("{origin}/files/{}.{}", job.id, job.format);
+            let files = job.file_origin.as_deref().unwrap_or(origin);
+            let video = format!("{files}/files/{}.{}", job.id, job.format);
             let mut answer = json!({
                 "jobId": job.id,
                 "status": "completed",
                 "output": {"video": video},
-                "creditCost": CREDIT_COST,
+                "creditCost": cost,
             });
             match (job.placement, &job.video_id) {
                 (VideoIdPlacement::Output, Some(vid)) => answer["output"]["videoId"] = json!(vid),
@@ -908,7 +1022,9 @@ fn download(state: &mut FakeState, now: Instant, method: &Method, file: &str) ->
 /// replaces the real answer, or `Ok` with how long the real answer is delayed.
 fn reading_fault(fault: Option<Fault>) -> Result<Option<Duration>, Reply> {
     match fault {
-        Some(fault @ Fault::Status { .. }) => Err(fault_status(fault)),
+        Some(fault @ (Fault::Status { .. } | Fault::StatusWithHeaders { .. })) => {
+            Err(fault_status(&fault))
+        }
         Some(Fault::MalformedJson) => Err(Reply::malformed()),
         Some(Fault::DropAfterAccept) => Err(Reply {
             drop_connection: true,
@@ -919,22 +1035,36 @@ fn reading_fault(fault: Option<Fault>) -> Result<Option<Duration>, Reply> {
     }
 }
 
-fn fault_status(fault: Fault) -> Reply {
-    let Fault::Status {
-        status,
-        code,
-        retry_after,
-    } = fault
-    else {
-        unreachable!("only called with Fault::Status");
-    };
-    let mut reply = Reply::error(status, code, &format!("Injected fault: {code}"));
-    if let Some(seconds) = retry_after {
-        reply
-            .headers
-            .push((header::RETRY_AFTER, seconds.to_string()));
+fn fault_status(fault: &Fault) -> Reply {
+    match fault {
+        Fault::Status {
+            status,
+            code,
+            retry_after,
+        } => {
+            let mut reply = Reply::error(*status, code, &format!("Injected fault: {code}"));
+            if let Some(seconds) = retry_after {
+                reply
+                    .headers
+                    .push((header::RETRY_AFTER, seconds.to_string()));
+            }
+            reply
+        }
+        Fault::StatusWithHeaders {
+            status,
+            code,
+            headers,
+        } => {
+            let mut reply = Reply::error(*status, code, &format!("Injected fault: {code}"));
+            for (name, value) in headers {
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .unwrap_or_else(|_| panic!("not a header name: {name}"));
+                reply.headers.push((name, value.render()));
+            }
+            reply
+        }
+        _ => unreachable!("only called with a status fault"),
     }
-    reply
 }
 
 fn random_id() -> String {
