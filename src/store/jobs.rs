@@ -236,7 +236,10 @@ mod tests {
             reason: FailReason::Cancelled,
         };
         // As if the crash came between writing the final job and removing its mark.
-        store.jobs.insert(key(3), serde_json::to_vec(&done).unwrap()).unwrap();
+        store
+            .jobs
+            .insert(key(3), serde_json::to_vec(&done).unwrap())
+            .unwrap();
         store.active.insert(key(4), &[]).unwrap();
         assert!(store.active_jobs().unwrap().is_empty());
         assert!(store.active.is_empty());
