@@ -8,10 +8,10 @@ use std::time::Duration;
 use serde_json::json;
 use serenity::all::{
     ChannelId, ChannelType, ClientBuilder, CommandDataOptionValue, CommandInteraction, Context,
-    CreateAttachment, CreateCommand, CreateInteractionResponse, CreateInteractionResponseFollowup,
-    CreateInteractionResponseMessage, CreateMessage, CreateThread, EditInteractionResponse,
-    EditMessage, EventHandler, GatewayIntents, Interaction, Message, Nonce, Ready, ResumedEvent,
-    ShardManager,
+    CreateAllowedMentions, CreateAttachment, CreateCommand, CreateInteractionResponse,
+    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
+    CreateThread, EditInteractionResponse, EditMessage, EventHandler, GatewayIntents, Interaction,
+    Message, Nonce, Ready, ResumedEvent, ShardManager, UserId,
 };
 use serenity::http::{Http, HttpBuilder, HttpError};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -623,6 +623,189 @@ async fn dropping_the_gateway_disconnects_and_allowing_it_lets_serenity_reconnec
         fake.send_user_message(TEXT_CHANNEL_ID, USER_ID, "after reconnect")
             .await;
         bot.message_with("after reconnect").await;
+        bot
+    })
+    .await;
+}
+
+/// `POST /attachments/refresh-urls` with the bot token, as raw JSON.
+async fn refresh(fake: &FakeDiscord, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v10/attachments/refresh-urls", fake.url()))
+        .header("Authorization", format!("Bot {TOKEN}"))
+        .json(&body)
+        .send()
+        .await
+        .expect("refresh-urls answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+async fn status_of(url: &str) -> u16 {
+    reqwest::get(url)
+        .await
+        .expect("the CDN answers")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachment_links_are_signed_expire_and_can_be_refreshed() {
+    let run = async {
+        let fake = FakeDiscord::start().await;
+        let att = fake.add_attachment("cat.png", "image/png", vec![1, 2, 3]);
+        let url = att["url"].as_str().unwrap().to_owned();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let ex = link_expiry(&url).expect("an `ex` parameter");
+        assert!((now + 23 * 3600..=now + 25 * 3600).contains(&ex), "{url}");
+        assert!(url.contains("&is=") && url.contains("&hm=") && url.ends_with('&'));
+        assert_eq!(download(&url).await, vec![1, 2, 3]);
+        // The signature covers the expiry, and unsigned links are not served.
+        let forged = url.replace(&format!("ex={ex:x}"), &format!("ex={:x}", ex + 3600));
+        assert_eq!(status_of(&forged).await, 404);
+        assert_eq!(status_of(url.split('?').next().unwrap()).await, 404);
+
+        fake.set_attachment_url_lifetime(Duration::from_secs(1));
+        let short = fake.add_attachment("dog.png", "image/png", vec![4]);
+        let short_url = short["url"].as_str().unwrap().to_owned();
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert_eq!(status_of(&short_url).await, 404, "expired");
+
+        fake.set_attachment_url_lifetime(Duration::from_secs(600));
+        let elsewhere = "https://example.com/a.png";
+        let (status, answer) = refresh(
+            &fake,
+            json!({"attachment_urls": [short_url.clone(), elsewhere]}),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        let entries = answer["refreshed_urls"].as_array().unwrap();
+        assert_eq!(entries[0]["original"], json!(short_url));
+        let fresh = entries[0]["refreshed"].as_str().unwrap();
+        assert_ne!(fresh, short_url);
+        assert!(link_expiry(fresh).unwrap() > now + 500);
+        assert_eq!(download(fresh).await, vec![4]);
+        assert_eq!(
+            entries[1],
+            json!({"original": elsewhere, "refreshed": elsewhere})
+        );
+
+        let (status, answer) = refresh(&fake, json!({"attachment_urls": vec![&url; 51]})).await;
+        assert_eq!((status, answer["code"].clone()), (400, json!(50035)));
+        let anonymous = reqwest::Client::new()
+            .post(format!("{}/api/v10/attachments/refresh-urls", fake.url()))
+            .json(&json!({"attachment_urls": [url]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status().as_u16(), 401);
+    };
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outages_and_lost_answers_fail_message_posts_and_mentions_follow_allowed_mentions() {
+    with_bot(Duration::from_secs(30), |fake, bot| async move {
+        let http = &bot.http;
+        let channel = ChannelId::new(TEXT_CHANNEL_ID);
+        let kept = channel.say(http, "before").await.unwrap();
+        fake.fail_message_posts_until(std::time::Instant::now() + Duration::from_secs(60), true);
+        assert_eq!(discord_error(channel.say(http, "during").await), (500, 0));
+        let edit = channel
+            .edit_message(http, kept.id, EditMessage::new().content("x"))
+            .await;
+        assert_eq!(discord_error(edit), (500, 0));
+        fake.fail_message_posts_until(std::time::Instant::now(), true);
+        channel.say(http, "after").await.unwrap();
+        let contents: Vec<String> = fake
+            .messages_in(TEXT_CHANNEL_ID)
+            .into_iter()
+            .map(|m| m.content)
+            .collect();
+        assert_eq!(contents, ["before", "after"]);
+        // A lost answer: the message is posted, the client only sees the connection close.
+        fake.drop_answers("POST", "/messages", 1);
+        let lost = channel.say(http, "unanswered").await;
+        assert!(
+            matches!(lost, Err(serenity::Error::Http(HttpError::Request(_)))),
+            "{lost:?}"
+        );
+        assert_eq!(fake.requests().last().unwrap().status, 0);
+        assert!(fake
+            .messages_in(TEXT_CHANNEL_ID)
+            .iter()
+            .any(|m| m.content == "unanswered"));
+        channel.say(http, "answered again").await.unwrap();
+
+        // Without allowed_mentions every mention notifies; with it, only what it lets through.
+        let loud = format!("@everyone <@&{ADMIN_ROLE_ID}> <@{USER_ID}> <@{OTHER_USER_ID}>");
+        let sent = channel.say(http, &loud).await.unwrap();
+        let pings = fake.message(sent.id.get()).unwrap().pings;
+        assert!(
+            pings.everyone && pings.roles == [ADMIN_ROLE_ID],
+            "{pings:?}"
+        );
+        assert_eq!(pings.users, [USER_ID, OTHER_USER_ID]);
+        let quiet = CreateMessage::new()
+            .content(&loud)
+            .allowed_mentions(CreateAllowedMentions::new().users([UserId::new(USER_ID)]));
+        let sent = channel.send_message(http, quiet).await.unwrap();
+        let stored = fake.message(sent.id.get()).unwrap();
+        assert_eq!(
+            stored.pings,
+            Pings {
+                users: vec![USER_ID],
+                ..Pings::default()
+            }
+        );
+        assert_eq!(
+            stored.allowed_mentions.unwrap()["users"],
+            json!([USER_ID.to_string()])
+        );
+        // A reply notifies the replied-to author only with `replied_user`.
+        let reply = CreateMessage::new()
+            .content("re")
+            .reference_message((channel, kept.id))
+            .allowed_mentions(CreateAllowedMentions::new().replied_user(true));
+        let sent = channel.send_message(http, reply).await.unwrap();
+        assert_eq!(
+            fake.message(sent.id.get()).unwrap().pings.users,
+            [BOT_USER_ID]
+        );
+        let both = json!({
+            "content": "x",
+            "allowed_mentions": {"parse": ["users"], "users": [USER_ID.to_string()]},
+        });
+        let refused = bot.http.send_message(channel, vec![], &both).await;
+        assert_eq!(discord_error(refused), (400, 50035));
+        bot
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_run_in_a_members_thread_names_the_threads_parent() {
+    with_bot(Duration::from_secs(30), |fake, mut bot| async move {
+        let thread = fake.add_user_thread(TEXT_CHANNEL_ID, USER_ID, "chat");
+        let info = fake.threads().into_iter().find(|t| t.id == thread).unwrap();
+        assert_eq!((info.owner_id, info.parent_id), (USER_ID, TEXT_CHANNEL_ID));
+        fake.send_slash_command(
+            "animate",
+            vec![],
+            vec![],
+            Ctx::guild(USER_ID).in_channel(thread),
+        )
+        .await;
+        let cmd = bot.command().await;
+        assert_eq!(cmd.channel_id.get(), thread);
+        let channel = cmd.channel.expect("the interaction's channel");
+        assert_eq!(channel.kind, ChannelType::PublicThread);
+        assert_eq!(channel.parent_id, Some(ChannelId::new(TEXT_CHANNEL_ID)));
         bot
     })
     .await;

@@ -1,4 +1,5 @@
 mod caps;
+mod discord_faults;
 mod fake_discord_selftest;
 mod fake_pixeldojo_selftest;
 mod faults;

@@ -24,6 +24,17 @@
 //!   tests can see them, but are never sent on the gateway.
 //! * `RESUME` with a known session replays missed events and sends `RESUMED`; with an unknown
 //!   session it answers op 9 (invalid session, `d: false`).
+//! * Attachment links are signed as Discord's CDN signs them: `?ex=<expiry>&is=<issued>&hm=<mac>&`
+//!   (Unix seconds in hex). A link is served while it is unexpired and its signature holds, else
+//!   404; `POST /attachments/refresh-urls` signs links anew. Links last a day unless
+//!   [`FakeDiscord::set_attachment_url_lifetime`] says otherwise.
+//! * Every created message keeps the `allowed_mentions` it was sent with and who Discord would
+//!   notify ([`Pings`]); a body with both `parse: ["users"]` and a `users` list is refused (400
+//!   50035), as Discord refuses it.
+//! * Faults to inject: an outage that answers 500 to message posts (and edits) until a given
+//!   time ([`FakeDiscord::fail_message_posts_until`]), answers held back
+//!   ([`FakeDiscord::delay_answers`]) or lost with the connection
+//!   ([`FakeDiscord::drop_answers`]), permissions taken away, threads archived or deleted.
 #![allow(dead_code)]
 
 mod gateway;
@@ -67,6 +78,8 @@ pub const TOKEN: &str = "fake-bot-token.XYZ";
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
 /// Default heartbeat interval announced in HELLO, in milliseconds.
 pub const HEARTBEAT_INTERVAL_MS: u64 = 41250;
+/// How long a signed attachment link lasts by default (Discord's are good for about a day).
+pub const DEFAULT_URL_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Permission bits (Discord's values) used by the fake.
 pub mod perms {
@@ -127,7 +140,7 @@ pub struct Recorded {
     pub json: Option<Value>,
     /// The parts of a multipart body.
     pub multipart: Option<Vec<Part>>,
-    /// The HTTP status the fake answered with.
+    /// The HTTP status the fake answered with (0: the answer was dropped).
     pub status: u16,
     /// The JSON body the fake answered with (None for 204 and file downloads).
     pub response: Option<Value>,
@@ -185,6 +198,23 @@ pub struct StoredAttachment {
     pub bytes: Vec<u8>,
     /// Channel the attachment was uploaded to (None for [`FakeDiscord::add_attachment`]).
     pub channel_id: Option<u64>,
+    /// When its link was signed (Unix seconds; the link's `is`).
+    pub issued_at: u64,
+    /// When its link expires (Unix seconds; the link's `ex`); refreshing gives a new link.
+    pub expires_at: u64,
+}
+
+/// Whom Discord notifies for a message: what its `allowed_mentions` let through of the mentions
+/// in its content (and the replied-to author), as if the sender could mention everyone and
+/// every role (as a bot with Administrator can).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pings {
+    /// Users notified.
+    pub users: Vec<u64>,
+    /// Roles notified.
+    pub roles: Vec<u64>,
+    /// Whether `@everyone` or `@here` notified the channel.
+    pub everyone: bool,
 }
 
 /// A message as currently stored in a channel or thread (edits applied).
@@ -230,6 +260,10 @@ pub struct StoredMessage {
     pub reactions: Vec<String>,
     /// Text-to-speech flag.
     pub tts: bool,
+    /// `allowed_mentions` as sent when the message was created (or last given in an edit).
+    pub allowed_mentions: Option<Value>,
+    /// Whom Discord notified when the message was created.
+    pub pings: Pings,
 }
 
 impl StoredMessage {
@@ -370,6 +404,13 @@ impl Channel {
     }
 }
 
+/// Discord answering 500 to message creates in channels (and, with `edits`, to edits).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Outage {
+    pub until: Instant,
+    pub edits: bool,
+}
+
 /// An interaction the fake handed out.
 #[derive(Clone, Debug)]
 pub(crate) struct InteractionRec {
@@ -437,8 +478,14 @@ pub(crate) struct Inner {
     pub nonce_window: Duration,
     /// (method, path suffix, delay) of answers held back; see [`FakeDiscord::delay_answers`].
     pub answer_delays: Vec<(String, String, Duration)>,
+    /// (method, path suffix, how many more) of answers lost; see [`FakeDiscord::drop_answers`].
+    pub answer_drops: Vec<(String, String, usize)>,
     /// Permission bits the bot lacks, per channel (see [`FakeDiscord::deny_permission`]).
     pub denied: HashMap<u64, u64>,
+    /// Message creates (and edits) answered 500 (see [`FakeDiscord::fail_message_posts_until`]).
+    pub message_outage: Option<Outage>,
+    /// How long a newly signed attachment link lasts.
+    pub url_lifetime: Duration,
     pub gateway_allowed: bool,
     pub echo_events: bool,
     pub connections: HashMap<u64, Connection>,
@@ -492,7 +539,10 @@ impl Inner {
             token_lifetime: Duration::from_secs(15 * 60),
             nonce_window: messages::NONCE_WINDOW,
             answer_delays: Vec::new(),
+            answer_drops: Vec::new(),
             denied: HashMap::new(),
+            message_outage: None,
+            url_lifetime: DEFAULT_URL_LIFETIME,
             gateway_allowed: true,
             echo_events: true,
             connections: HashMap::new(),
@@ -517,6 +567,12 @@ impl Inner {
         let time_based = (now_ms.saturating_sub(DISCORD_EPOCH_MS) as u64) << 22;
         self.last_snowflake = time_based.max(self.last_snowflake + 1);
         self.last_snowflake
+    }
+
+    /// `(issued, expires)` in Unix seconds for a link signed now.
+    pub fn link_validity(&self) -> (u64, u64) {
+        let now = payloads::unix_now();
+        (now, now + self.url_lifetime.as_secs())
     }
 
     /// Sends a dispatch to every identified session (filtered by its intents); returns how many
@@ -810,7 +866,7 @@ impl FakeDiscord {
             .cloned()
     }
 
-    /// Threads created so far (with their current state).
+    /// Threads created so far, by the bot or by members, with their current state.
     pub fn threads(&self) -> Vec<ThreadInfo> {
         self.lock().threads.clone()
     }
@@ -833,6 +889,15 @@ impl FakeDiscord {
         self.lock()
             .answer_delays
             .push((method.to_owned(), path_suffix.to_owned(), delay));
+    }
+
+    /// Loses the answers to the next `times` requests with `method` whose path ends with
+    /// `path_suffix`: each takes effect, then the connection closes without an HTTP answer (a
+    /// network failure on the way back). They are recorded with status 0.
+    pub fn drop_answers(&self, method: &str, path_suffix: &str, times: usize) {
+        self.lock()
+            .answer_drops
+            .push((method.to_owned(), path_suffix.to_owned(), times));
     }
 
     pub fn set_max_upload_bytes(&self, n: u64) {
@@ -892,6 +957,36 @@ impl FakeDiscord {
         threads::remove_channel(&mut inner, channel_id);
     }
 
+    /// Answers 500 (`{"message": "500: Internal Server Error", "code": 0}`) to every message
+    /// create in a channel, thread or DM (`POST /channels/{id}/messages`) until `until`, and with
+    /// `edits_too` to message edits (`PATCH /channels/{id}/messages/{id}`) as well: a Discord
+    /// outage. Nothing is stored or echoed meanwhile. Calling it again replaces the deadline.
+    pub fn fail_message_posts_until(&self, until: Instant, edits_too: bool) {
+        self.lock().message_outage = Some(Outage {
+            until,
+            edits: edits_too,
+        });
+    }
+
+    /// How long attachment links signed from now on last (default [`DEFAULT_URL_LIFETIME`]):
+    /// new uploads, [`FakeDiscord::add_attachment`] and refreshed links.
+    pub fn set_attachment_url_lifetime(&self, lifetime: Duration) {
+        self.lock().url_lifetime = lifetime;
+    }
+
+    /// Every interaction token the fake handed out so far.
+    pub fn interaction_tokens(&self) -> Vec<String> {
+        self.lock().interaction_tokens.keys().cloned().collect()
+    }
+
+    /// A member opens a public thread (type 11, without a starter message) in `parent_id`, as
+    /// `owner_id`; dispatches `THREAD_CREATE` and returns the thread's id. Interactions run in
+    /// it carry the thread as their `channel`, with its `parent_id`, as on Discord.
+    pub fn add_user_thread(&self, parent_id: u64, owner_id: u64, name: &str) -> u64 {
+        let mut inner = self.lock();
+        threads::user_thread(&mut inner, parent_id, owner_id, name)
+    }
+
     /// Adds a guild text channel (threads allowed) named `name`; returns its id.
     pub fn add_text_channel(&self, name: &str) -> u64 {
         let mut inner = self.lock();
@@ -912,10 +1007,12 @@ impl FakeDiscord {
         id
     }
 
-    /// Registers a file served at `{url}/attachments/{id}/{filename}` and returns a resolved
-    /// attachment object `{id, filename, size, url, proxy_url, content_type}`.
+    /// Registers a file served at `{url}/attachments/{id}/{filename}?ex=..&is=..&hm=..&` and
+    /// returns a resolved attachment object `{id, filename, size, url, proxy_url, content_type}`.
+    /// Its link expires after the current [`FakeDiscord::set_attachment_url_lifetime`].
     pub fn add_attachment(&self, filename: &str, content_type: &str, bytes: Vec<u8>) -> Value {
         let mut inner = self.lock();
+        let (issued_at, expires_at) = inner.link_validity();
         let att = StoredAttachment {
             id: inner.next_id(),
             filename: filename.to_owned(),
@@ -923,6 +1020,8 @@ impl FakeDiscord {
             description: None,
             bytes,
             channel_id: None,
+            issued_at,
+            expires_at,
         };
         let value = payloads::attachment(&self.shared.base, &att);
         inner.attachments.insert(att.id, att);
@@ -1098,6 +1197,7 @@ impl FakeDiscord {
             .filter_map(|aid| inner.attachments.get(&aid).cloned())
             .collect();
         let mut mentions = payloads::mentioned_users(content);
+        let mut pings = messages::pings(content, &Value::Null, None);
         let mut message_reference = None;
         let mut referenced = None;
         if let Some((reply_to, mention_author)) = reply {
@@ -1113,6 +1213,7 @@ impl FakeDiscord {
                     && !mentions.contains(&target.author_id)
                 {
                     mentions.push(target.author_id);
+                    pings.users.push(target.author_id);
                 }
                 referenced = Some(target);
             }
@@ -1138,6 +1239,8 @@ impl FakeDiscord {
             thread_id: None,
             reactions: vec![],
             tts: false,
+            allowed_mentions: None,
+            pings,
         };
         inner.push_message(message.clone());
         let mut value = payloads::message(&self.shared.base, &inner, &message, true);
@@ -1157,4 +1260,9 @@ fn registered_command_id(inner: &Inner, name: &str, guild_id: Option<u64>) -> Op
         .chain(inner.global_commands.iter())
         .find(|c| c["name"] == name)
         .and_then(|c| payloads::id_of(&c["id"]))
+}
+
+/// The expiry (`ex`, Unix seconds) of a signed attachment link, if it has one.
+pub fn link_expiry(url: &str) -> Option<u64> {
+    payloads::link_param(url, "ex").and_then(|v| u64::from_str_radix(&v, 16).ok())
 }

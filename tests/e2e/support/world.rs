@@ -264,7 +264,8 @@ path = "{data}"
     pub async fn thread(&self, n: usize) -> u64 {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            if let Some(t) = self.discord.threads().get(n) {
+            let opened = self.discord.threads().into_iter();
+            if let Some(t) = opened.filter(|t| t.owner_id == discord::BOT_USER_ID).nth(n) {
                 return t.id;
             }
             assert!(

@@ -9,7 +9,7 @@ use super::messages::{
 };
 use super::payloads;
 use super::rest::{ok, parse_id, ApiError, ApiRequest, ApiResult, Reply};
-use super::{Inner, StoredMessage, APP_ID};
+use super::{Inner, Pings, StoredMessage, APP_ID};
 
 /// Callback types allowed for an interaction type.
 pub(super) fn allowed_callbacks(interaction_kind: u8) -> &'static [u64] {
@@ -153,6 +153,11 @@ pub(super) fn create_loading_message(
         thread_id: None,
         reactions: vec![],
         tts: false,
+        allowed_mentions: body
+            .get("allowed_mentions")
+            .filter(|a| !a.is_null())
+            .cloned(),
+        pings: Pings::default(),
     };
     inner.push_message(message.clone());
     if !message.is_ephemeral() {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::payloads::{self, id_of};
 use super::rest::{ok, parse_id, ApiError, ApiRequest, ApiResult, Reply};
-use super::{Channel, Inner, Part, StoredAttachment, StoredMessage, APP_ID, BOT_USER_ID};
+use super::{Channel, Inner, Part, Pings, StoredAttachment, StoredMessage, APP_ID, BOT_USER_ID};
 
 pub(super) const NONCE_WINDOW: Duration = Duration::from_secs(5 * 60);
 pub(super) const FLAG_SUPPRESS_EMBEDS: u64 = 1 << 2;
@@ -73,6 +73,7 @@ pub(super) fn validate_message_body(body: &Value) -> Result<(), ApiError> {
     if str_len(&body["nonce"]) > 25 {
         return Err(ApiError::max_length("nonce", 25));
     }
+    validate_allowed_mentions(&body["allowed_mentions"])?;
     if let Some(embeds) = body["embeds"].as_array() {
         if embeds.len() > 10 {
             return Err(ApiError::max_length("embeds", 10));
@@ -152,6 +153,95 @@ pub(super) fn validate_message_body(body: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Discord's rules for `allowed_mentions`: `parse` takes only `users`, `roles` and
+/// `everyone`; a type in `parse` excludes a list of that type; lists hold at most 100 ids.
+fn validate_allowed_mentions(allowed: &Value) -> Result<(), ApiError> {
+    if allowed.is_null() {
+        return Ok(());
+    }
+    let parse = array_of(&allowed["parse"]);
+    for (i, p) in parse.iter().enumerate() {
+        if !matches!(p.as_str(), Some("users" | "roles" | "everyone")) {
+            return Err(ApiError::form(
+                &format!("allowed_mentions.parse.{i}"),
+                "BASE_TYPE_CHOICES",
+                "Value must be one of ('roles', 'users', 'everyone').",
+            ));
+        }
+    }
+    for kind in ["users", "roles"] {
+        let list = array_of(&allowed[kind]);
+        if list.len() > 100 {
+            return Err(ApiError::max_length(
+                &format!("allowed_mentions.{kind}"),
+                100,
+            ));
+        }
+        if !list.is_empty() && parse.iter().any(|p| p == kind) {
+            return Err(ApiError::form(
+                "allowed_mentions",
+                "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+                &format!("parse:[\"{kind}\"] and {kind}: [ids...] are mutually exclusive."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Role ids mentioned as `<@&id>` in a text.
+fn mentioned_roles(content: &str) -> Vec<u64> {
+    let mut found = vec![];
+    for piece in content.split("<@&").skip(1) {
+        if let Some(id) = piece.split_once('>').and_then(|(id, _)| id.parse().ok()) {
+            if !found.contains(&id) {
+                found.push(id);
+            }
+        }
+    }
+    found
+}
+
+/// Whom Discord notifies for a message with this content and `allowed_mentions` (null: the
+/// field was absent, so every mention in the content counts); `replied_author` is the author of
+/// the message it replies to, notified when `replied_user` is true (or the field is absent).
+pub(super) fn pings(content: &str, allowed: &Value, replied_author: Option<u64>) -> Pings {
+    let users = payloads::mentioned_users(content);
+    let roles = mentioned_roles(content);
+    let everyone = content.contains("@everyone") || content.contains("@here");
+    let mut pings = if allowed.is_null() {
+        Pings {
+            users,
+            roles,
+            everyone,
+        }
+    } else {
+        let parse = array_of(&allowed["parse"]);
+        let parses = |kind: &str| parse.iter().any(|p| p == kind);
+        let listed = |kind: &str| -> Vec<u64> {
+            array_of(&allowed[kind]).iter().filter_map(id_of).collect()
+        };
+        let (user_list, role_list) = (listed("users"), listed("roles"));
+        Pings {
+            users: users
+                .into_iter()
+                .filter(|u| parses("users") || user_list.contains(u))
+                .collect(),
+            roles: roles
+                .into_iter()
+                .filter(|r| parses("roles") || role_list.contains(r))
+                .collect(),
+            everyone: everyone && parses("everyone"),
+        }
+    };
+    let replied_user = allowed.is_null() || allowed["replied_user"].as_bool() == Some(true);
+    if let Some(author) = replied_author.filter(|_| replied_user) {
+        if !pings.users.contains(&author) {
+            pings.users.push(author);
+        }
+    }
+    pings
+}
+
 /// 30015 for more than 10 files, 413 40005 for a file over the upload limit.
 /// The bot's permissions in a channel, as set with [`super::FakeDiscord::deny_permission`]:
 /// posting needs Send Messages (Send Messages in Threads in a thread), files need Attach Files.
@@ -204,6 +294,8 @@ pub(super) fn resolve_attachments(
     let mut result = vec![];
     let mut used_files = vec![false; files.len()];
     let new_attachment = |inner: &mut Inner, part: &Part, meta: &Value| StoredAttachment {
+        issued_at: inner.link_validity().0,
+        expires_at: inner.link_validity().1,
         id: inner.next_id(),
         filename: meta["filename"]
             .as_str()
@@ -323,6 +415,7 @@ pub(super) fn create_message(
     let mut mentions = payloads::mentioned_users(body["content"].as_str().unwrap_or_default());
     let mut kind = origin.kind;
     let mut message_reference = None;
+    let mut replied_author = None;
     if let Some(reference) = body["message_reference"].as_object() {
         let target_id = id_of(&reference["message_id"].clone()).unwrap_or(0);
         let target_channel = id_of(&reference["channel_id"]).unwrap_or(channel_id);
@@ -336,6 +429,7 @@ pub(super) fn create_message(
                 if replied_user && !mentions.contains(&target.author_id) {
                     mentions.push(target.author_id);
                 }
+                replied_author = Some(target.author_id);
                 kind = 19;
                 message_reference = Some(json!({
                     "type": 0,
@@ -376,6 +470,15 @@ pub(super) fn create_message(
         thread_id: None,
         reactions: vec![],
         tts: body["tts"].as_bool().unwrap_or(false),
+        allowed_mentions: body
+            .get("allowed_mentions")
+            .filter(|a| !a.is_null())
+            .cloned(),
+        pings: pings(
+            body["content"].as_str().unwrap_or_default(),
+            &body["allowed_mentions"],
+            replied_author,
+        ),
     };
     if is_empty_message(&message) && body["sticker_ids"].as_array().map_or(true, Vec::is_empty) {
         return Err(ApiError::new(400, 50006, "Cannot send an empty message"));
@@ -424,6 +527,13 @@ pub(super) fn edit_message(
     if let Some(flags) = body["flags"].as_u64() {
         let editable = FLAG_SUPPRESS_EMBEDS;
         edited.flags = (edited.flags & !editable) | (flags & editable);
+    }
+    if let Some(allowed) = body.get("allowed_mentions").filter(|a| !a.is_null()) {
+        edited.allowed_mentions = Some(allowed.clone());
+    }
+    if current.is_loading() && clear_loading {
+        // A deferred response gets its content now: it notifies as a new message would.
+        edited.pings = pings(&edited.content, &body["allowed_mentions"], None);
     }
     if clear_loading {
         edited.flags &= !FLAG_LOADING;

@@ -1,6 +1,9 @@
 //! Builders for Discord-shaped JSON objects (users, members, channels, messages, interactions,
 //! READY, the application, roles, the guild). Ids are strings, as Discord sends them.
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
 use rand::Rng;
 use serde_json::{json, Value};
 
@@ -13,6 +16,49 @@ use super::{
 /// The current time as ISO 8601 with microseconds, like Discord.
 pub fn now_iso() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
+/// The current time in Unix seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Where an attachment's file is served, below the fake's base URL.
+pub fn attachment_path(a: &StoredAttachment) -> String {
+    match a.channel_id {
+        Some(ch) => format!("/attachments/{ch}/{}/{}", a.id, a.filename),
+        None => format!("/attachments/{}/{}", a.id, a.filename),
+    }
+}
+
+/// The `hm` of a link: 64 hex digits (like Discord's HMAC-SHA256), keyed by this fake's
+/// address and covering the path, `is` and `ex`, so an edited expiry breaks it.
+pub fn link_signature(base: &str, path: &str, issued: u64, expires: u64) -> String {
+    (0..4u8)
+        .map(|round| {
+            let mut h = DefaultHasher::new();
+            (round, base, path, issued, expires).hash(&mut h);
+            format!("{:016x}", h.finish())
+        })
+        .collect()
+}
+
+/// A signed link as Discord's CDN gives them: `{base}{path}?ex=<hex>&is=<hex>&hm=<hex>&`.
+pub fn signed_link(base: &str, path: &str, issued: u64, expires: u64) -> String {
+    let hm = link_signature(base, path, issued, expires);
+    format!("{base}{path}?ex={expires:x}&is={issued:x}&hm={hm}&")
+}
+
+/// A query parameter of a link.
+pub fn link_param(url: &str, name: &str) -> Option<String> {
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
 }
 
 /// A random token-like string with a prefix.
@@ -106,11 +152,10 @@ pub fn member(user_id: u64, roles: &[u64], permissions: Option<u64>, with_user: 
 }
 
 /// An attachment object; served by the fake at its `url`.
+/// The link is the one signed when the file was uploaded (the fake does not sign links anew when
+/// a message is fetched again; `POST /attachments/refresh-urls` does).
 pub fn attachment(base: &str, a: &StoredAttachment) -> Value {
-    let url = match a.channel_id {
-        Some(ch) => format!("{base}/attachments/{ch}/{}/{}", a.id, a.filename),
-        None => format!("{base}/attachments/{}/{}", a.id, a.filename),
-    };
+    let url = signed_link(base, &attachment_path(a), a.issued_at, a.expires_at);
     let mut v = json!({
         "id": a.id.to_string(),
         "filename": a.filename,

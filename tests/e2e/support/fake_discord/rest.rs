@@ -190,11 +190,11 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         .collect();
 
     // The lock is released before any held-back answer is waited out.
-    let (response, delay) = {
+    let (response, delay, dropped) = {
         let mut inner = shared.lock();
         let is_api = path.starts_with("/api/v10/");
-        let result = if let Some(rest) = path.strip_prefix("/attachments/") {
-            serve_attachment(&inner, rest)
+        let result = if path.starts_with("/attachments/") {
+            serve_attachment(&inner, &shared.base, &path, query.as_deref())
         } else if let Some(rest) = path.strip_prefix("/api/v10/") {
             let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
             match (check_auth(&segs, auth.as_deref()), body_error) {
@@ -238,6 +238,12 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             .iter()
             .find(|(m, suffix, _)| *m == method && path.ends_with(suffix.as_str()))
             .map(|(_, _, d)| *d);
+        let dropped = inner
+            .answer_drops
+            .iter_mut()
+            .find(|(m, suffix, left)| *m == method && path.ends_with(suffix.as_str()) && *left > 0)
+            .map(|(_, _, left)| *left -= 1)
+            .is_some();
         inner.requests.push(Recorded {
             method,
             path,
@@ -245,12 +251,18 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             headers,
             json,
             multipart,
-            status,
+            status: if dropped { 0 } else { status },
             response: response_json,
             at,
         });
-        (response, delay)
+        (response, delay, dropped)
     };
+    if dropped {
+        // axum runs the handler inside the connection's task: unwinding it drops the socket,
+        // so the client sees the connection close with no HTTP answer. `resume_unwind` skips
+        // the panic hook (nothing is printed), and no lock is held here.
+        std::panic::resume_unwind(Box::new("fake Discord: answer dropped"));
+    }
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
@@ -395,18 +407,37 @@ fn bucket_key(method: &str, path: &str) -> String {
     format!("{method} {}", segs.join("/"))
 }
 
-fn serve_attachment(inner: &Inner, rest: &str) -> ApiResult {
-    let segs: Vec<&str> = rest.split('/').collect();
-    let not_found = || ApiError::new(404, 0, "404: Not Found");
-    let [.., id, filename] = segs.as_slice() else {
-        return Err(not_found());
+/// A file on the CDN, for a link that is signed by this fake and not yet expired; anything else
+/// answers 404, as Discord's CDN does ("This content is no longer available.").
+fn serve_attachment(inner: &Inner, base: &str, path: &str, query: Option<&str>) -> ApiResult {
+    let gone = || ApiError::new(404, 0, "This content is no longer available.");
+    let segs: Vec<&str> = path
+        .trim_start_matches("/attachments/")
+        .split('/')
+        .collect();
+    let [.., id, _] = segs.as_slice() else {
+        return Err(gone());
     };
     let att = id
         .parse::<u64>()
         .ok()
         .and_then(|id| inner.attachments.get(&id))
-        .filter(|a| a.filename == *filename)
-        .ok_or_else(not_found)?;
+        .filter(|a| payloads::attachment_path(a) == path)
+        .ok_or_else(gone)?;
+    let link = format!("{path}?{}", query.unwrap_or_default());
+    let hex = |name: &str| {
+        payloads::link_param(&link, name).and_then(|v| u64::from_str_radix(&v, 16).ok())
+    };
+    let (Some(expires), Some(issued), Some(hm)) =
+        (hex("ex"), hex("is"), payloads::link_param(&link, "hm"))
+    else {
+        return Err(gone());
+    };
+    if hm != payloads::link_signature(base, path, issued, expires)
+        || expires <= payloads::unix_now()
+    {
+        return Err(gone());
+    }
     let ct = att
         .content_type
         .clone()
@@ -414,12 +445,73 @@ fn serve_attachment(inner: &Inner, rest: &str) -> ApiResult {
     Ok(Reply::File(ct, att.bytes.clone()))
 }
 
+/// `POST /attachments/refresh-urls`: one `{original, refreshed}` per link, in order. A link to
+/// one of this fake's attachments (expired or not) comes back signed anew; any other text comes
+/// back unchanged. At most 50 links per request.
+fn refresh_urls(inner: &Inner, base: &str, body: &Value) -> ApiResult {
+    let urls = body["attachment_urls"].as_array().ok_or_else(|| {
+        ApiError::form(
+            "attachment_urls",
+            "BASE_TYPE_REQUIRED",
+            "This field is required",
+        )
+    })?;
+    if urls.len() > 50 {
+        return Err(ApiError::max_length("attachment_urls", 50));
+    }
+    let mut refreshed = Vec::with_capacity(urls.len());
+    for (i, url) in urls.iter().enumerate() {
+        let original = url.as_str().ok_or_else(|| {
+            ApiError::form(
+                &format!("attachment_urls.{i}"),
+                "BASE_TYPE_STRING",
+                "Could not interpret the value as string.",
+            )
+        })?;
+        let path = original
+            .strip_prefix(base)
+            .and_then(|rest| rest.split('?').next())
+            .filter(|p| {
+                inner
+                    .attachments
+                    .values()
+                    .any(|a| payloads::attachment_path(a) == *p)
+            });
+        let fresh = match path {
+            Some(path) => {
+                let (issued, expires) = inner.link_validity();
+                payloads::signed_link(base, path, issued, expires)
+            }
+            None => original.to_owned(),
+        };
+        refreshed.push(json!({"original": original, "refreshed": fresh}));
+    }
+    ok(json!({ "refreshed_urls": refreshed }))
+}
+
 pub(super) fn parse_id(s: &str, err: fn() -> ApiError) -> Result<u64, ApiError> {
     s.parse().map_err(|_| err())
 }
 
+/// The 500 of a Discord outage, for message creates (and edits) while one lasts.
+fn outage(inner: &Inner, req: &ApiRequest<'_>) -> Result<(), ApiError> {
+    let Some(outage) = inner.message_outage.filter(|o| Instant::now() < o.until) else {
+        return Ok(());
+    };
+    let hit = match (req.method, req.segs.as_slice()) {
+        ("POST", ["channels", _, "messages"]) => true,
+        ("PATCH", ["channels", _, "messages", _]) => outage.edits,
+        _ => false,
+    };
+    if hit {
+        return Err(ApiError::new(500, 0, "500: Internal Server Error"));
+    }
+    Ok(())
+}
+
 fn route(inner: &mut Inner, base: &str, req: &ApiRequest<'_>) -> ApiResult {
     let body = &req.body;
+    outage(inner, req)?;
     match (req.method, req.segs.as_slice()) {
         ("GET", ["gateway"]) => ok(json!({ "url": ws_url(base) })),
         ("GET", ["gateway", "bot"]) => ok(json!({
@@ -433,6 +525,7 @@ fn route(inner: &mut Inner, base: &str, req: &ApiRequest<'_>) -> ApiResult {
             ApiError::new(404, 10013, "Unknown User")
         })?)),
         ("POST", ["users", "@me", "channels"]) => open_dm(inner, body),
+        ("POST", ["attachments", "refresh-urls"]) => refresh_urls(inner, base, body),
         ("GET", ["oauth2", "applications", "@me"]) | ("GET", ["applications", "@me"]) => {
             ok(payloads::application())
         }

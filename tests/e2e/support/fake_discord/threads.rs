@@ -130,6 +130,50 @@ pub(super) fn create_thread(
     Ok(Reply::Json(201, payloads::channel(&channel)))
 }
 
+/// A public thread a member opened without a starter message; `THREAD_CREATE` is dispatched
+/// (it is not the bot's activity, so it goes out whatever the echo setting).
+pub(super) fn user_thread(inner: &mut Inner, parent_id: u64, owner_id: u64, name: &str) -> u64 {
+    let guild_id = inner.channels.get(&parent_id).and_then(|c| c.guild_id);
+    let id = inner.next_id();
+    let now = payloads::now_iso();
+    let channel = Channel {
+        id,
+        kind: 11,
+        guild_id,
+        name: name.to_owned(),
+        parent_id: Some(parent_id),
+        recipient_id: None,
+        bot_can_create_threads: false,
+        thread: Some(ThreadState {
+            owner_id,
+            archived: false,
+            locked: false,
+            auto_archive_duration: 1440,
+            archive_timestamp: now.clone(),
+            create_timestamp: now,
+            from_message: None,
+            message_count: 0,
+        }),
+    };
+    inner.channels.insert(id, channel.clone());
+    inner.threads.push(ThreadInfo {
+        id,
+        parent_id,
+        name: name.to_owned(),
+        from_message_id: None,
+        owner_id,
+        kind: 11,
+        archived: false,
+        locked: false,
+        auto_archive_duration: 1440,
+        deleted: false,
+    });
+    let mut event = payloads::channel(&channel);
+    event["newly_created"] = json!(true);
+    inner.dispatch("THREAD_CREATE", &event);
+    id
+}
+
 pub(super) fn modify_channel(inner: &mut Inner, id: &str, body: &Value) -> ApiResult {
     let id = parse_id(id, ApiError::unknown_channel)?;
     let mut channel = inner
