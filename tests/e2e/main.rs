@@ -3,6 +3,7 @@ mod discord_faults;
 mod fake_discord_selftest;
 mod fake_pixeldojo_selftest;
 mod faults;
+mod lifecycle;
 mod omni;
 mod ops;
 mod refine;

@@ -17,7 +17,7 @@ use crate::support::world::{bot_command, Settings, World, WAIT};
 const INVITE_PERMISSIONS: u64 = 309_237_763_072;
 
 /// A port nobody listens on right now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -25,7 +25,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn metrics_settings(port: u16) -> Settings {
+pub(crate) fn metrics_settings(port: u16) -> Settings {
     Settings {
         sections: format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
         ..Settings::default()
@@ -48,7 +48,7 @@ fn assert_no_secret(output: &str) {
     );
 }
 
-async fn get(url: &str) -> (u16, String) {
+pub(crate) async fn get(url: &str) -> (u16, String) {
     let resp = reqwest::get(url).await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.text().await.unwrap())

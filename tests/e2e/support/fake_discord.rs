@@ -487,6 +487,8 @@ pub(crate) struct Inner {
     /// How long a newly signed attachment link lasts.
     pub url_lifetime: Duration,
     pub gateway_allowed: bool,
+    /// The Developer Portal's Message Content switch (on by default).
+    pub message_content_allowed: bool,
     pub echo_events: bool,
     pub connections: HashMap<u64, Connection>,
     pub next_conn: u64,
@@ -544,6 +546,7 @@ impl Inner {
             message_outage: None,
             url_lifetime: DEFAULT_URL_LIFETIME,
             gateway_allowed: true,
+            message_content_allowed: true,
             echo_events: true,
             connections: HashMap::new(),
             next_conn: 1,
@@ -943,6 +946,12 @@ impl FakeDiscord {
     /// Accepts gateway connections again.
     pub fn allow_gateway(&self) {
         self.lock().gateway_allowed = true;
+    }
+
+    /// Switches Message Content off for the application, as in the Developer Portal: an
+    /// IDENTIFY asking for it is closed with 4014 (disallowed intents).
+    pub fn disallow_message_content(&self) {
+        self.lock().message_content_allowed = false;
     }
 
     /// Archives a thread (as if auto-archived); later posts answer 400 code 50083.

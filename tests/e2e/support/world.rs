@@ -39,6 +39,9 @@ pub struct World {
     log: Arc<Mutex<String>>,
     bot: Option<Bot>,
     launches: usize,
+    /// Run the bot with its own default log filter instead of the tests' (which logs the bot's
+    /// debug lines).
+    pub default_log_filter: bool,
 }
 
 impl World {
@@ -63,6 +66,7 @@ impl World {
             log: Arc::default(),
             bot: None,
             launches: 0,
+            default_log_filter: false,
         }
     }
 
@@ -106,9 +110,26 @@ path = "{data}"
 
     /// Starts the bot and waits until it is connected and its commands are registered.
     pub async fn launch(&mut self) {
+        let launch = self.spawn();
+        let marker = format!("----- launch {launch} -----");
+        let ready = self
+            .wait_log(WAIT, |log| {
+                log.rsplit_once(&marker)
+                    .is_some_and(|(_, tail)| tail.contains("bot ready"))
+            })
+            .await;
+        assert!(ready, "the bot did not become ready:\n{}", self.logs());
+    }
+
+    /// Starts the bot without waiting for it to be ready; returns the launch's number.
+    pub fn spawn(&mut self) -> usize {
         assert!(self.bot.is_none(), "the bot is already running");
         std::fs::write(self.config_path(), self.config_text()).expect("write config");
-        let mut child = bot_command()
+        let mut command = bot_command();
+        if self.default_log_filter {
+            command.env_remove("RUST_LOG");
+        }
+        let mut child = command
             .arg("--config")
             .arg(self.config_path())
             .stdout(Stdio::null())
@@ -132,14 +153,15 @@ path = "{data}"
             }
         });
         self.bot = Some(Bot { child });
-        let marker = format!("----- launch {launch} -----");
-        let ready = self
-            .wait_log(WAIT, |log| {
-                log.rsplit_once(&marker)
-                    .is_some_and(|(_, tail)| tail.contains("bot ready"))
-            })
-            .await;
-        assert!(ready, "the bot did not become ready:\n{}", self.logs());
+        launch
+    }
+
+    /// Waits for the bot to exit by itself (at most `timeout`); `None` if it is still running.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let bot = self.bot.as_mut().expect("the bot is running");
+        let status = tokio::time::timeout(timeout, bot.child.wait()).await.ok()?;
+        self.bot = None;
+        Some(status.expect("wait"))
     }
 
     /// Waits until the bot's log satisfies `pred`.

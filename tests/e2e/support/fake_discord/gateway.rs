@@ -153,6 +153,11 @@ fn identify(
         let _ = tx.send(WsOut::Close(4013, "Invalid intent(s)."));
         return;
     };
+    // A privileged intent whose switch is off in the Developer Portal.
+    if intents & INTENT_MESSAGE_CONTENT != 0 && !inner.message_content_allowed {
+        let _ = tx.send(WsOut::Close(4014, "Disallowed intent(s)."));
+        return;
+    }
     let shard = match &d["shard"] {
         Value::Array(s) if s.len() == 2 => Value::Array(s.clone()),
         _ => json!([0, 1]),
