@@ -9,10 +9,12 @@
 //! - `queue`: who may start now: per-user concurrency and follow-up order.
 //! - `versions`: version labels of the clips in a conversation.
 //! - `render`: the render-time model learned per kind of request.
+//! - `plan`: when to poll one job, at a price per poll (the schedule best for its model).
 //! - `scheduler`: which running job to poll next.
 
 pub mod ids;
 pub mod job;
+pub mod plan;
 pub mod queue;
 pub mod quota;
 pub mod render;

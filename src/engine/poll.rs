@@ -103,6 +103,9 @@ async fn poll_until_done(
             _ = tokio::time::sleep_until(next_progress) => continue,
             _ = tokio::time::sleep(std::time::Duration::from_millis(until_timeout)) => continue,
         };
+        // The floor between polls counts from when a poll is sent, not from its answer:
+        // otherwise every answer's round trip would stretch the interval.
+        let sent_at = cx.clock.now_ms();
         let result = cx.vendor.poll(ticket, vendor_job_id).await;
         cx.emit(EngineEvent::Request {
             endpoint: Endpoint::Poll,
@@ -114,7 +117,7 @@ async fn poll_until_done(
                 failures = 0;
                 seen_running = true;
                 last_running_ms = polled_at;
-                cx.registry.polled(job.id, polled_at, 0);
+                cx.registry.polled(job.id, sent_at, 0);
             }
             Ok(JobStatus::Completed {
                 video_url,
@@ -157,7 +160,7 @@ async fn poll_until_done(
                 let backoff = settings.retries.poll.delay(failures);
                 warn!(error = %e, failures, backoff_ms = backoff.as_millis() as u64, "poll failed; retrying");
                 let hold = polled_at + backoff.as_millis() as i64;
-                cx.registry.polled(job.id, polled_at, hold);
+                cx.registry.polled(job.id, sent_at, hold);
             }
         }
     }

@@ -45,6 +45,7 @@ pub(super) async fn poll_loop(inner: Arc<Inner>) {
             Some(_) => {}
         }
         // Someone is due: take a budget slot, then give it to whoever is best at that moment.
+        let asked_at = cx.clock.now_ms();
         let ticket = match settings.strategy {
             Strategy::Fixed { .. } => cx.vendor.unbudgeted_poll_ticket(),
             _ => tokio::select! {
@@ -54,9 +55,12 @@ pub(super) async fn poll_loop(inner: Arc<Inner>) {
             },
         };
         let now = cx.clock.now_ms();
-        if let Some((id, turn)) = cx
-            .registry
-            .pick_poll(now, settings.strategy, &settings.tuning)
+        // The slot was not free at once: the budget, not the plans, set the pace.
+        let spacing_ms = cx.vendor.spacing().as_millis() as i64;
+        let waited = spacing_ms > 0 && (now - asked_at) * 2 >= spacing_ms;
+        if let Some((id, turn)) =
+            cx.registry
+                .pick_poll(now, settings.strategy, &settings.tuning, waited)
         {
             debug!(job = %id, "poll turn");
             if turn.try_send(ticket).is_err() {

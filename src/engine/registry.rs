@@ -14,13 +14,14 @@
 //! simulation replays a seed exactly.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 
 use crate::domain::ids::{ConversationId, JobId, UserId};
 use crate::domain::job::{Job, JobState};
+use crate::domain::plan::{Plan, Price};
 use crate::domain::queue::{self, Entry, Phase, Verdict};
 use crate::domain::render::RenderModel;
 use crate::domain::scheduler::{self, Candidate, Strategy, Tuning};
@@ -58,14 +59,61 @@ pub struct PollSlot {
 }
 
 impl PollSlot {
-    fn candidate(&self, now_ms: i64) -> Candidate {
+    fn candidate(
+        &self,
+        now_ms: i64,
+        strategy: Strategy,
+        tuning: &Tuning,
+        plan: &Plan,
+    ) -> Candidate {
+        let last = self
+            .last_poll_at_ms
+            .map(|t| (t - self.submitted_at_ms) as f64);
         Candidate {
             elapsed_ms: (now_ms - self.submitted_at_ms) as f64,
-            last_poll_elapsed_ms: self
-                .last_poll_at_ms
-                .map(|t| (t - self.submitted_at_ms) as f64),
-            model: self.model,
+            last_poll_elapsed_ms: last,
+            due_ms: scheduler::due_at(strategy, tuning, last, plan),
         }
+    }
+}
+
+/// Plans are computed once per model and price: many jobs share a kind of request.
+const MAX_PLANS: usize = 256;
+
+/// The price per poll and the plans made at it.
+#[derive(Default)]
+struct Plans {
+    price: Price,
+    /// Keyed by price rung and the model's mean and spread (as bits: exact, ordered).
+    made: BTreeMap<(u32, u64, u64), Arc<Plan>>,
+}
+
+impl Plans {
+    fn for_model(&mut self, model: &RenderModel, strategy: Strategy, tuning: &Tuning) -> Arc<Plan> {
+        // Only the scheduler reads plans; the other strategies get the free one.
+        let rung = match strategy {
+            Strategy::Scheduled => self.price.rung(),
+            _ => 0,
+        };
+        let key = (rung, model.mean_ms.to_bits(), model.sd_ms.to_bits());
+        if let Some(plan) = self.made.get(&key) {
+            return plan.clone();
+        }
+        if self.made.len() >= MAX_PLANS {
+            self.made.clear();
+        }
+        let price_ms = match rung {
+            0 => 0.0,
+            _ => self.price.ms(tuning.min_gap_ms),
+        };
+        let plan = Arc::new(Plan::new(
+            model,
+            price_ms,
+            tuning.min_gap_ms,
+            tuning.max_gap_ms,
+        ));
+        self.made.insert(key, plan.clone());
+        plan
     }
 }
 
@@ -79,7 +127,31 @@ struct Live {
 struct State {
     jobs: BTreeMap<JobId, Live>,
     polls: BTreeMap<JobId, PollSlot>,
+    plans: Plans,
     posting_clips: usize,
+}
+
+impl State {
+    /// Every polling job, as the scheduler sees it now, with its backoff hold.
+    fn candidates(
+        &mut self,
+        now_ms: i64,
+        strategy: Strategy,
+        tuning: &Tuning,
+    ) -> Vec<(JobId, Candidate, i64)> {
+        let State { polls, plans, .. } = self;
+        polls
+            .iter()
+            .map(|(id, slot)| {
+                let plan = plans.for_model(&slot.model, strategy, tuning);
+                (
+                    *id,
+                    slot.candidate(now_ms, strategy, tuning, &plan),
+                    slot.hold_until_ms,
+                )
+            })
+            .collect()
+    }
 }
 
 /// Where a job stands in the line, from its state.
@@ -291,36 +363,52 @@ impl Registry {
     /// How long from `now_ms` until some job is worth a poll (`None`: no job is polling).
     pub fn next_poll_due(&self, now_ms: i64, strategy: Strategy, tuning: &Tuning) -> Option<i64> {
         self.lock()
-            .polls
-            .values()
-            .map(|slot| {
-                let due = slot.candidate(now_ms).due_in(strategy, tuning).ceil() as i64;
-                due.max(slot.hold_until_ms - now_ms).max(0)
-            })
+            .candidates(now_ms, strategy, tuning)
+            .into_iter()
+            .map(|(_, c, hold)| (c.due_in().ceil() as i64).max(hold - now_ms).max(0))
             .min()
     }
 
     /// Picks the job to poll now, counts it as polled (so it is not picked again before its
     /// poll lands) and returns where to hand it the slot.
+    ///
+    /// Under the scheduler this also moves the price per poll: when more jobs are due than the
+    /// budget served at once (`waited`: the slot was not free at once), polls cost more and the
+    /// plans spread them out; when a slot was free at once and hardly anyone is due, they cost
+    /// less. The price settles where the plans together spend the budget.
     pub fn pick_poll(
         &self,
         now_ms: i64,
         strategy: Strategy,
         tuning: &Tuning,
+        waited: bool,
     ) -> Option<(JobId, mpsc::Sender<PollTicket>)> {
         let mut s = self.lock();
         let ready: Vec<(JobId, Candidate)> = s
-            .polls
-            .iter()
-            .filter(|(_, slot)| slot.hold_until_ms <= now_ms)
-            .map(|(id, slot)| (*id, slot.candidate(now_ms)))
+            .candidates(now_ms, strategy, tuning)
+            .into_iter()
+            .filter(|(_, _, hold)| *hold <= now_ms)
+            .map(|(id, c, _)| (id, c))
             .collect();
         let candidates: Vec<Candidate> = ready.iter().map(|(_, c)| *c).collect();
-        let index = scheduler::pick_with(&candidates, strategy, tuning)?;
+        if strategy == Strategy::Scheduled {
+            let due = candidates.iter().filter(|c| c.due_in() == 0.0).count();
+            if waited && due > 2 {
+                s.plans.price.raise();
+            } else if !waited && due <= 1 {
+                s.plans.price.lower();
+            }
+        }
+        let index = scheduler::pick(&candidates, strategy)?;
         let id = ready[index].0;
         let slot = s.polls.get_mut(&id)?;
         slot.last_poll_at_ms = Some(now_ms);
         Some((id, slot.turn.clone()))
+    }
+
+    /// The price per poll now (0: polls are free), for logs and the benchmark.
+    pub fn poll_price_rung(&self) -> u32 {
+        self.lock().plans.price.rung()
     }
 
     /// Marks a clip post as started; the returned guard ends it.
