@@ -299,6 +299,21 @@ async fn counts_and_overrides_survive_a_restart() {
     .await;
     omni_reply(&world, "before the restart", Ctx::guild(discord::USER_ID)).await;
     assert!(world.pixeldojo.wait_for_submissions(1, WAIT).await);
+    // Killed between the submit and its record, the job would be an uncertain submit whose
+    // clip count is given back: wait for its first poll, which comes after the record.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !world
+        .pixeldojo
+        .requests()
+        .iter()
+        .any(|r| r.method == "GET" && r.path.contains("/jobs/"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job is never polled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     world.relaunch().await;
 
     let r = omni_reply(&world, "after the restart", Ctx::guild(discord::USER_ID)).await;
