@@ -4,10 +4,13 @@
 //! # Layout
 //! Data flows one way: Discord event → `app` use case → `store` → `engine` → vendor → `engine`
 //! → Discord message.
-//! - `domain`: the core, free of the outside world: typed ids, requests, jobs and why they
-//!   fail, caps, the queue, version labels, the render-time model and the poll scheduler.
+//! - `domain`: the core, free of the outside world: typed ids, requests and the kinds of file
+//!   they take, jobs and why they fail, where a clip comes from (its line) and whether a
+//!   message is meant for the bot, caps, the queue, version labels, the render-time model, the
+//!   poll scheduler, prompt rules and what the bot does where it lacks a permission.
 //! - `app`: the use cases, free of Discord: start a job, caps and who may change them, alerts,
-//!   what a message in a conversation continues, what the buttons do.
+//!   what a message in a conversation continues, what the buttons do, prompt rules, the mod
+//!   log and checking permissions before promising.
 //! - `engine`: drives each job from accepted to a clip or a reason in Discord, one step per
 //!   module, through ports (vendor, Discord side, clock) it can be simulated behind.
 //! - `pixeldojo`: the vendor API: wire format, HTTP client, typed errors, and the throttled

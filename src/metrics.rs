@@ -6,6 +6,7 @@
 //! Every series exists from start-up (at 0), so dashboards and alerts need no first job. This module knows nothing of
 //! serenity: the Discord adapter hands [`Health`] a probe that reports the gateway's state.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
@@ -21,7 +22,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::domain::job::StateName;
-use crate::engine::{DiscordError, Endpoint, EngineEvent, Outcome};
+use crate::engine::{DiscordError, Endpoint, EngineEvent, Outcome, RefusalReason};
 use crate::store::Store;
 
 /// Metric names, in one place so the README and the tests can name them.
@@ -46,6 +47,17 @@ pub mod names {
     pub const PANICS: &str = "omni_job_panics_total";
     /// Times PixelDojo rejected the API key.
     pub const KEY_REJECTED: &str = "omni_pixeldojo_key_rejected_total";
+    /// Requests refused before they became jobs (`reason`).
+    pub const REFUSALS: &str = "omni_refusals_total";
+    /// Jobs in flight now, by state (`state`: the states before a final one).
+    pub const JOBS_IN_FLIGHT: &str = "omni_jobs_in_flight";
+}
+
+/// The states a job in flight can be in (the gauge's label values).
+fn in_flight_states() -> impl Iterator<Item = StateName> {
+    StateName::ALL
+        .into_iter()
+        .filter(|s| !matches!(s, StateName::Delivered | StateName::Failed))
 }
 
 /// Buckets of the two histograms, in seconds: renders take tens of seconds to minutes,
@@ -80,6 +92,9 @@ impl Gateway {
 /// Reports the gateway's current state when asked.
 pub type GatewayProbe = Arc<dyn Fn() -> BoxFuture<'static, Gateway> + Send + Sync>;
 
+/// Counts the jobs in flight by state when asked (the engine's registry).
+pub type JobsProbe = Arc<dyn Fn() -> BTreeMap<StateName, usize> + Send + Sync>;
+
 /// Whether the bot can do its work: shared by the health endpoint and the Discord adapter.
 /// Cheap to clone.
 #[derive(Clone)]
@@ -90,6 +105,7 @@ pub struct Health {
 struct HealthInner {
     store: Store,
     gateway: OnceLock<GatewayProbe>,
+    jobs: OnceLock<JobsProbe>,
 }
 
 /// The body of `/healthz`.
@@ -111,6 +127,7 @@ impl Health {
             inner: Arc::new(HealthInner {
                 store,
                 gateway: OnceLock::new(),
+                jobs: OnceLock::new(),
             }),
         }
     }
@@ -118,6 +135,20 @@ impl Health {
     /// Sets how to ask the gateway for its state; the first probe set wins.
     pub fn set_gateway_probe(&self, probe: GatewayProbe) {
         let _ = self.inner.gateway.set(probe);
+    }
+
+    /// Sets how to count the jobs in flight; the first probe set wins.
+    pub fn set_jobs_probe(&self, probe: JobsProbe) {
+        let _ = self.inner.jobs.set(probe);
+    }
+
+    /// The jobs in flight by state (none before the engine is up).
+    pub fn jobs_by_state(&self) -> BTreeMap<StateName, usize> {
+        self.inner
+            .jobs
+            .get()
+            .map(|probe| probe())
+            .unwrap_or_default()
     }
 
     pub async fn gateway(&self) -> Gateway {
@@ -189,6 +220,19 @@ fn describe() {
     describe_counter!(names::DISCORD_ERRORS, "Discord REST calls that failed.");
     describe_counter!(names::PANICS, "Job tasks that panicked.");
     describe_counter!(names::KEY_REJECTED, "Times PixelDojo rejected the API key.");
+    describe_counter!(
+        names::REFUSALS,
+        "Requests refused before they became jobs, by reason."
+    );
+    metrics::describe_gauge!(names::JOBS_IN_FLIGHT, "Jobs in flight now, by state.");
+}
+
+/// Sets the jobs-in-flight gauge from a count by state (states not counted are 0).
+fn set_jobs_in_flight(counts: &BTreeMap<StateName, usize>) {
+    for state in in_flight_states() {
+        let n = counts.get(&state).copied().unwrap_or(0);
+        metrics::gauge!(names::JOBS_IN_FLIGHT, "state" => state.as_str()).set(n as f64);
+    }
 }
 
 /// Creates every series at 0, for every known label value.
@@ -207,6 +251,13 @@ fn zero() {
     for kind in DiscordError::ALL {
         metrics::counter!(names::DISCORD_ERRORS, "kind" => kind.as_str()).absolute(0);
     }
+    for reason in RefusalReason::ALL {
+        metrics::counter!(names::REFUSALS, "reason" => reason.as_str()).absolute(0);
+    }
+    set_jobs_in_flight(&BTreeMap::new());
+    // Histograms exist once registered; with no sample yet they render their buckets at 0.
+    let _ = metrics::histogram!(names::RENDER_SECONDS);
+    let _ = metrics::histogram!(names::DELIVERY_DELAY_SECONDS);
     for name in [
         names::CREDITS_SPENT,
         names::UPLOAD_FALLBACKS,
@@ -251,6 +302,10 @@ pub fn record(event: &EngineEvent<'_>) {
         EngineEvent::DiscordError { kind } => {
             metrics::counter!(names::DISCORD_ERRORS, "kind" => kind.as_str()).increment(1);
         }
+        EngineEvent::Refused { reason } => {
+            metrics::counter!(names::REFUSALS, "reason" => reason.as_str()).increment(1);
+        }
+        EngineEvent::PermissionMissing { .. } => {}
     }
 }
 
@@ -305,6 +360,7 @@ async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
 }
 
 async fn render_metrics(State(state): State<ServerState>) -> impl IntoResponse {
+    set_jobs_in_flight(&state.health.jobs_by_state());
     (
         [(
             header::CONTENT_TYPE,
@@ -357,6 +413,10 @@ mod tests {
                 endpoint: Endpoint::Poll,
                 outcome: Outcome::Ok,
             });
+            record(&EngineEvent::Refused {
+                reason: RefusalReason::PromptRule,
+            });
+            set_jobs_in_flight(&[(StateName::Running, 3)].into());
         });
         let text = handle.render();
         assert!(
@@ -374,5 +434,23 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("omni_job_panics_total 0"), "{text}");
+        assert!(
+            text.contains(r#"omni_refusals_total{reason="prompt_rule"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"omni_refusals_total{reason="dms_off"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"omni_jobs_in_flight{state="running"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"omni_jobs_in_flight{state="queued"} 0"#),
+            "{text}"
+        );
+        assert!(!text.contains(r#"omni_jobs_in_flight{state="delivered"}"#));
+        assert!(text.contains("omni_render_seconds_count 0"), "{text}");
     }
 }

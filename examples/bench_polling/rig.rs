@@ -98,6 +98,9 @@ impl Chat for Recorder {
     async fn refresh_urls(&self, urls: &[String]) -> Result<Vec<String>, ChatError> {
         Ok(urls.to_vec())
     }
+    async fn delete(&self, _: ChannelId, _: MessageId) -> Result<(), ChatError> {
+        Ok(())
+    }
 }
 
 /// The engine's settings, compressed.
@@ -194,6 +197,8 @@ pub fn app(store: &Store, fake: &FakePixelDojo, recorder: Arc<Recorder>, per_min
         limits: InputLimits::from_megabytes(20, 100),
         seeds: Arc::new(|| 7),
         hooks: Vec::new(),
+        rules: omni_bot::app::Rules::default(),
+        plain_messages: omni_bot::domain::intent::PlainMessages::Requester,
     })
 }
 
@@ -225,6 +230,8 @@ pub fn job(store: &Store, name: &str, i: usize, duration: i64) -> Job {
         state: JobState::Accepted,
         asked_in: None,
         continues: None,
+        lineage: None,
+        made_from: None,
     }
 }
 

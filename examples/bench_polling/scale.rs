@@ -62,6 +62,7 @@ pub async fn crowd(dir: &Path) -> Crowd {
                     request: rig::request(&format!("crowd.{i}"), 8),
                     asked_in: None,
                     continues: None,
+                    made_from: None,
                 };
                 let t = Instant::now();
                 let started = app.start(ask).await;

@@ -1,6 +1,10 @@
 //! Usage caps: which caps apply to whom, today's windows, how many jobs run at once, and who may
 //! change what.
 //!
+//! Direct messages belong to no server: a member's clips there count per user against the
+//! operator's DM cap (`dm_user_daily_videos`), never against a server's caps or allowances, and
+//! no monthly server credit cap applies to them; the bot's daily credit cap does.
+//!
 //! The operator who holds the API key sets the money ceilings in the config
 //! (`guild_monthly_credits`, `global_daily_credits`): a server's admins may lower the monthly
 //! one for their server, never raise or remove it. Counts (clips per member and per server a
@@ -17,6 +21,8 @@ use crate::store::{Result, Store};
 #[derive(Debug, Clone)]
 pub struct Caps {
     defaults: Limits,
+    /// Clips per user per day in direct messages; 0 blocks.
+    dm_daily: u32,
     tz: Tz,
 }
 
@@ -32,8 +38,45 @@ pub enum LimitProblem {
 }
 
 impl Caps {
+    /// Caps from the config's defaults; direct messages get the same daily cap per user as a
+    /// server member until [`Caps::with_dm_daily`] says otherwise.
     pub fn new(defaults: Limits, tz: Tz) -> Self {
-        Self { defaults, tz }
+        Self {
+            dm_daily: defaults.user_daily_videos,
+            defaults,
+            tz,
+        }
+    }
+
+    /// The daily cap per user in direct messages (0 blocks).
+    pub fn with_dm_daily(mut self, videos: u32) -> Self {
+        self.dm_daily = videos;
+        self
+    }
+
+    /// The caps in direct messages: the DM cap per user, the bot's daily credit cap.
+    pub fn in_dms(&self) -> Effective {
+        Effective {
+            limits: Limits {
+                user_daily_videos: self.dm_daily,
+                ..self.defaults
+            },
+            daily_source: quota::AllowanceSource::Default,
+        }
+    }
+
+    /// The caps for a request in `guild` (`None`: direct messages) under `policy`.
+    pub fn effective_in(
+        &self,
+        guild: Option<GuildId>,
+        policy: &GuildPolicy,
+        user: UserId,
+        roles: &[RoleId],
+    ) -> Effective {
+        match guild {
+            Some(_) => self.effective_with(policy, user, roles),
+            None => self.in_dms(),
+        }
     }
 
     /// The config file's caps, before any server override.
@@ -85,7 +128,7 @@ impl Caps {
         roles: &[RoleId],
     ) -> Result<Effective> {
         let policy = self.policy(store, guild)?;
-        Ok(self.effective_with(&policy, user, roles))
+        Ok(self.effective_in(guild, &policy, user, roles))
     }
 
     /// How many jobs a member may have rendering at once in a server.
@@ -183,6 +226,20 @@ mod tests {
         policy.overrides.insert(LimitName::GuildMonthlyCredits, 160);
         let e = c.effective_with(&policy, UserId(1), &[]);
         assert_eq!(e.limits.guild_monthly_credits, 160);
+    }
+
+    #[test]
+    fn direct_messages_have_their_own_daily_cap_and_no_server_allowance_reaches_them() {
+        let c = caps(800).with_dm_daily(2);
+        let mut policy = GuildPolicy::default();
+        policy.user_allowances.insert(UserId(1), 0);
+        let in_server = c.effective_in(Some(GuildId(9)), &policy, UserId(1), &[]);
+        assert_eq!(in_server.limits.user_daily_videos, 0);
+        let in_dms = c.effective_in(None, &policy, UserId(1), &[]);
+        assert_eq!(in_dms.limits.user_daily_videos, 2);
+        assert_eq!(in_dms.limits.global_daily_credits, 0);
+        // Without a DM cap of its own, DMs get the server default.
+        assert_eq!(caps(0).in_dms().limits.user_daily_videos, 5);
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! What a message in one of the bot's conversations means: continue a clip, edit a video,
 //! nothing, or a short explanation of why not.
 //!
+//! Every clip is paid for, so a message starts one only when it is meant for the bot: in a
+//! thread the bot opened, the requester's plain messages (or anyone's, where the server chose
+//! so); from anyone, a reply to a clip or a mention of the bot. Chatter (links, emoji, GIFs,
+//! stickers) never starts one.
+//!
 //! [`decide`] is a plain function from the message's facts and the conversation's record to a
 //! decision; [`App::on_message`] gathers those facts from the store and the engine and starts
 //! the job.
@@ -8,9 +13,13 @@
 use std::time::Duration;
 
 use super::{App, Ask, Origin, Refused, Started};
-use crate::domain::ids::{ConversationId, EventId, MessageId};
+use crate::domain::ids::{ConversationId, EventId, GuildId, MessageId, UserId};
+use crate::domain::intent::{has_words, PlainMessages};
 use crate::domain::job::ParentRef;
-use crate::domain::request::{Attachment, Draft, GenerationRequest, MediaKind, RequestError};
+use crate::domain::lineage::Lineage;
+use crate::domain::request::{
+    Attachment, Draft, FileKind, GenerationRequest, MediaKind, RequestError,
+};
 use crate::store::Conversation;
 
 /// How long a reply waits for a clip that is being posted to be recorded.
@@ -28,13 +37,15 @@ pub struct MessageFacts {
     pub replied_to: Option<MessageId>,
     /// Whether that message is the bot's own.
     pub replied_to_bot: bool,
+    /// Whether the message mentions the bot: meant for it, like a reply to a clip.
+    pub mentions_bot: bool,
 }
 
 /// Why a message did not start a clip, told to its author.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Why {
-    /// Files other than images and videos.
-    NotMedia,
+    /// A file PixelDojo does not take (a document, an HEIC image, an MKV video, ...).
+    Unusable { filename: String, kind: FileKind },
     /// More than one video.
     OneVideo,
     /// Files without words.
@@ -43,6 +54,8 @@ pub enum Why {
     NoVideoId,
     /// No clip in the conversation yet.
     NothingYet,
+    /// The clip replied to was deleted; `label` is its version label.
+    Removed { label: String },
     /// The request breaks one of the vendor's rules.
     Invalid(RequestError),
     /// The request was refused (a cap, a channel rule).
@@ -69,11 +82,13 @@ pub struct Continuation {
 }
 
 /// Decides what a message in a conversation means. `busy`: a job of this conversation has not
-/// ended yet (the message then continues its result).
+/// ended yet (the message then continues its result). `plain_ok`: the author's plain messages
+/// count here (they asked for the thread's clip, or the server lets anyone continue).
 pub fn decide(
     facts: &MessageFacts,
     conversation: &Conversation,
     busy: bool,
+    plain_ok: bool,
 ) -> Result<Option<Continuation>, Why> {
     let replied_clip = facts
         .replied_to
@@ -83,9 +98,25 @@ pub fn decide(
         // are meant for the bot.
         return Ok(None);
     }
-    if facts.text.is_empty() && facts.attachments.is_empty() {
-        // Nothing to send (also what arrives without the Message Content intent).
+    if replied_clip.is_none() && !facts.mentions_bot && !plain_ok {
+        // Someone else chatting under a clip: they reply to it or mention the bot to ask.
         return Ok(None);
+    }
+    let words = has_words(&facts.text);
+    if !words
+        && facts
+            .attachments
+            .iter()
+            .all(|a| a.file_kind() == FileKind::Gif)
+    {
+        // Only links, emoji, stickers or GIFs (also what arrives without the Message Content
+        // intent): a reaction, not a request.
+        return Ok(None);
+    }
+    if let Some(clip) = replied_clip.filter(|c| c.removed) {
+        return Err(Why::Removed {
+            label: clip.label.clone(),
+        });
     }
     let mut images = Vec::new();
     let mut videos = Vec::new();
@@ -93,13 +124,18 @@ pub fn decide(
         match a.kind() {
             MediaKind::Image => images.push(a.clone()),
             MediaKind::Video => videos.push(a.clone()),
-            MediaKind::Other => return Err(Why::NotMedia),
+            MediaKind::Other => {
+                return Err(Why::Unusable {
+                    filename: a.filename.clone(),
+                    kind: a.file_kind(),
+                })
+            }
         }
     }
     if videos.len() > 1 {
         return Err(Why::OneVideo);
     }
-    if facts.text.is_empty() {
+    if !words {
         return Err(Why::NeedWords);
     }
     let video = videos.pop();
@@ -109,7 +145,7 @@ pub fn decide(
         match replied_clip {
             Some(clip) if clip.video_id.is_none() => return Err(Why::NoVideoId),
             Some(clip) => Some(ParentRef::Job(clip.job_id)),
-            None => match conversation.clips.last() {
+            None => match conversation.latest_clip() {
                 _ if busy => Some(ParentRef::Latest),
                 None => return Err(Why::NothingYet),
                 Some(c) if c.video_id.is_none() => return Err(Why::NoVideoId),
@@ -148,7 +184,11 @@ impl App {
         // The job this thread was made for may still be placing itself here.
         let busy = self.engine.conversation_busy(conversation)
             || record.opened_for.is_some_and(|j| self.engine.job_open(j));
-        let continuation = match decide(&facts, &record, busy) {
+        let plain_ok = match self.plain_messages_in(facts.origin.guild) {
+            PlainMessages::Anyone => true,
+            PlainMessages::Requester => self.requester(&record) == Some(facts.origin.user),
+        };
+        let continuation = match decide(&facts, &record, busy, plain_ok) {
             Ok(Some(c)) => c,
             Ok(None) => return MessageOutcome::Ignored,
             Err(why) => return MessageOutcome::Explained(why),
@@ -173,7 +213,7 @@ impl App {
         let parent_clip = facts
             .replied_to
             .and_then(|m| record.clip_by_message(m))
-            .or(record.clips.last());
+            .or(record.latest_clip());
         let upload_limit = parent_clip
             .and_then(|c| self.store.job(c.job_id).ok().flatten())
             .map_or(0, |j| j.attachment_size_limit);
@@ -186,120 +226,59 @@ impl App {
             request,
             asked_in: Some(conversation),
             continues: continuation.continues,
+            made_from: None,
         };
         match self.start(ask).await {
             Ok(started) => MessageOutcome::Started(started),
             Err(refused) => MessageOutcome::Explained(Why::Refused(refused)),
         }
     }
+
+    /// Whose plain messages continue a clip in a server's threads: its admins' choice, or the
+    /// bot's default.
+    pub fn plain_messages_in(&self, guild: Option<GuildId>) -> PlainMessages {
+        match self.caps.policy(&self.store, guild) {
+            Ok(policy) => policy.plain_messages.unwrap_or(self.plain_messages),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the server's settings; using the default");
+                self.plain_messages
+            }
+        }
+    }
+
+    /// Who asked for the clip a thread was opened for.
+    fn requester(&self, record: &Conversation) -> Option<UserId> {
+        record.requester.or_else(|| {
+            let job = self.store.job(record.opened_for?).ok().flatten()?;
+            Some(job.user)
+        })
+    }
+
+    /// The line a new continuation belongs to, as far as it is known when it is asked: its
+    /// parent's, or for a plain message the newest clip's (the thread's first job while that
+    /// is still rendering). The engine sets it again once the parent is resolved.
+    pub(super) fn provisional_lineage(
+        &self,
+        asked_in: Option<ConversationId>,
+        continues: Option<ParentRef>,
+    ) -> Option<Lineage> {
+        let parent = match continues? {
+            ParentRef::Job(id) => id,
+            ParentRef::Latest => {
+                let record = self.store.conversation(asked_in?).ok()??;
+                record
+                    .latest_clip()
+                    .map(|c| c.job_id)
+                    .or(record.opened_for)?
+            }
+        };
+        let parent = self.store.job(parent).ok()??;
+        Some(Lineage::continuing(
+            &parent.request,
+            parent.lineage.as_ref(),
+        ))
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::ids::{ChannelId, JobId, UserId};
-    use crate::store::ClipRecord;
-
-    fn facts(text: &str) -> MessageFacts {
-        MessageFacts {
-            id: MessageId(900),
-            origin: Origin {
-                guild: None,
-                channel: ChannelId(50),
-                parent_channel: None,
-                user: UserId(7),
-                roles: Vec::new(),
-                upload_limit: 0,
-            },
-            text: text.to_owned(),
-            attachments: Vec::new(),
-            replied_to: None,
-            replied_to_bot: false,
-        }
-    }
-
-    fn clip(job: u64, message: u64, video_id: Option<&str>) -> ClipRecord {
-        ClipRecord {
-            job_id: JobId(job),
-            video_id: video_id.map(str::to_owned),
-            message_id: MessageId(message),
-            label: format!("v{job}"),
-            parent: None,
-        }
-    }
-
-    fn thread(clips: Vec<ClipRecord>) -> Conversation {
-        Conversation {
-            clips,
-            owned: true,
-            ..Conversation::default()
-        }
-    }
-
-    fn file(name: &str, content_type: &str) -> Attachment {
-        Attachment {
-            url: format!("https://cdn.example/{name}"),
-            filename: name.to_owned(),
-            content_type: Some(content_type.to_owned()),
-            size: 10,
-        }
-    }
-
-    #[test]
-    fn a_plain_message_in_a_thread_continues_its_newest_clip() {
-        let t = thread(vec![clip(1, 10, Some("a")), clip(2, 20, Some("b"))]);
-        let c = decide(&facts("make it night"), &t, false).unwrap().unwrap();
-        assert_eq!(c.continues, Some(ParentRef::Latest));
-    }
-
-    #[test]
-    fn a_reply_to_an_earlier_clip_continues_that_clip() {
-        let t = thread(vec![clip(1, 10, Some("a")), clip(2, 20, Some("b"))]);
-        let mut f = facts("at sunrise");
-        f.replied_to = Some(MessageId(10));
-        let c = decide(&f, &t, false).unwrap().unwrap();
-        assert_eq!(c.continues, Some(ParentRef::Job(JobId(1))));
-    }
-
-    #[test]
-    fn outside_the_bots_own_threads_only_replies_to_a_clip_count() {
-        let mut dm = thread(vec![clip(1, 10, Some("a"))]);
-        dm.owned = false;
-        assert_eq!(decide(&facts("hello"), &dm, false), Ok(None));
-        let mut f = facts("again");
-        f.replied_to = Some(MessageId(10));
-        assert!(decide(&f, &dm, false).unwrap().is_some());
-    }
-
-    #[test]
-    fn what_cannot_be_continued_is_explained() {
-        let empty = thread(vec![]);
-        assert_eq!(decide(&facts("x"), &empty, false), Err(Why::NothingYet));
-        // ... unless the thread's first clip is still on its way.
-        assert!(decide(&facts("x"), &empty, true).unwrap().is_some());
-        let no_id = thread(vec![clip(1, 10, None)]);
-        assert_eq!(decide(&facts("x"), &no_id, false), Err(Why::NoVideoId));
-        let t = thread(vec![clip(1, 10, Some("a"))]);
-        let mut pdf = facts("x");
-        pdf.attachments = vec![file("a.pdf", "application/pdf")];
-        assert_eq!(decide(&pdf, &t, false), Err(Why::NotMedia));
-        let mut two = facts("x");
-        two.attachments = vec![file("a.mp4", "video/mp4"), file("b.mp4", "video/mp4")];
-        assert_eq!(decide(&two, &t, false), Err(Why::OneVideo));
-        let mut wordless = facts("");
-        wordless.attachments = vec![file("a.png", "image/png")];
-        assert_eq!(decide(&wordless, &t, false), Err(Why::NeedWords));
-        assert_eq!(decide(&facts(""), &t, false), Ok(None));
-    }
-
-    #[test]
-    fn a_video_starts_an_edit_rather_than_a_continuation() {
-        let t = thread(vec![clip(1, 10, Some("a"))]);
-        let mut f = facts("make it blue");
-        f.attachments = vec![file("v.mp4", "video/mp4"), file("r.png", "image/png")];
-        let c = decide(&f, &t, false).unwrap().unwrap();
-        assert_eq!(c.continues, None);
-        assert!(c.video.is_some());
-        assert_eq!(c.images.len(), 1);
-    }
-}
+mod tests;

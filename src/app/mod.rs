@@ -10,27 +10,36 @@ mod actions;
 mod alerts;
 pub mod caps;
 pub mod conversation;
+mod moderation;
+mod reach;
 
 use std::sync::Arc;
 
 use tracing::{error, info};
 
-pub use actions::{ActionRefusal, Restart, Restarted};
+pub use actions::{
+    ActionRefusal, Animated, RemoveRefusal, Restart, Restarted, MAX_ANIMATED_IMAGES,
+};
 pub use alerts::Alerts;
 pub use caps::Caps;
 pub use conversation::{MessageFacts, MessageOutcome, Why};
+pub use moderation::{ModLog, RuleProblem, Rules};
 
 use crate::clock::Clock;
 use crate::config::AlertsConfig;
 use crate::domain::ids::{
     ChannelId, ConversationId, EventId, GuildId, JobId, RoleId, Scope, UserId,
 };
+use crate::domain::intent::PlainMessages;
 use crate::domain::job::{Job, JobState, ParentRef};
+use crate::domain::lineage::MadeFrom;
+use crate::domain::moderation::RuleOwner;
+use crate::domain::permissions::Permission;
 use crate::domain::queue;
 use crate::domain::quota::{Cost, Refusal};
 use crate::domain::request::{GenerationRequest, InputLimits};
 use crate::engine::ports::Chat;
-use crate::engine::{Engine, EngineParts, EngineSettings, EventHook};
+use crate::engine::{Engine, EngineEvent, EngineParts, EngineSettings, EventHook, RefusalReason};
 use crate::pixeldojo::{ThrottleSettings, Throttled, VendorApi};
 use crate::store::{Admission, Admitted, ReserveRequest, Store};
 
@@ -70,6 +79,8 @@ pub struct Ask {
     pub asked_in: Option<ConversationId>,
     /// The clip the request iterates on.
     pub continues: Option<ParentRef>,
+    /// The button that made the request from another clip (re-roll, other aspect ratio).
+    pub made_from: Option<MadeFrom>,
 }
 
 /// A job that was started.
@@ -86,12 +97,41 @@ pub enum Started {
 pub enum Refused {
     /// The bot is shutting down.
     Stopping,
+    /// The operator turned direct messages off.
+    DmsOff,
     /// The server's admins do not allow clips in that channel; `allowed` lists where they do.
     Channel { allowed: Vec<ChannelId> },
+    /// The prompt uses a word or phrase a rule refuses (the refusal never repeats it).
+    PromptRule { owner: RuleOwner },
+    /// The bot may not post where it was asked (`missing` says why); `privately_too` when the
+    /// requester's direct messages are closed to it as well.
+    CannotPost {
+        missing: Permission,
+        privately_too: bool,
+    },
     /// A usage cap.
     Quota(Refusal),
     /// Something failed on the bot's side (the cause is in the log).
     Internal,
+}
+
+impl Refused {
+    /// Why, for metrics.
+    pub fn reason(&self) -> RefusalReason {
+        match self {
+            Self::Stopping => RefusalReason::Stopping,
+            Self::DmsOff => RefusalReason::DmsOff,
+            Self::Channel { .. } => RefusalReason::Channel,
+            Self::PromptRule { .. } => RefusalReason::PromptRule,
+            Self::CannotPost { .. } => RefusalReason::CannotPost,
+            Self::Quota(Refusal::Blocked { .. }) => RefusalReason::Blocked,
+            Self::Quota(Refusal::UserDaily { .. }) => RefusalReason::UserDaily,
+            Self::Quota(Refusal::GuildDaily { .. }) => RefusalReason::GuildDaily,
+            Self::Quota(Refusal::GuildMonthlyCredits { .. }) => RefusalReason::GuildMonthlyCredits,
+            Self::Quota(Refusal::GlobalDailyCredits { .. }) => RefusalReason::GlobalDailyCredits,
+            Self::Internal => RefusalReason::Internal,
+        }
+    }
 }
 
 /// Everything the use cases need. Cheap to clone.
@@ -104,6 +144,15 @@ pub struct App {
     pub limits: InputLimits,
     /// Draws a seed for a clip that has none (re-rolls); seeded in the simulation.
     pub seeds: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// The engine's Discord side, for the app's own messages (mod log, private notices).
+    pub chat: Arc<dyn Chat>,
+    /// The operator's rules: direct messages, blocked words.
+    pub rules: Arc<Rules>,
+    /// Whose plain messages continue a clip in its thread, where a server has not chosen.
+    pub plain_messages: PlainMessages,
+    mod_log: Arc<ModLog>,
+    /// Everyone who listens to the engine's events also hears about refused requests.
+    hooks: Arc<[EventHook]>,
 }
 
 /// Everything the app is built from: the store, the ports, and the settings.
@@ -120,6 +169,10 @@ pub struct AppParts {
     pub seeds: Arc<dyn Fn() -> i64 + Send + Sync>,
     /// Further listeners to the engine's events (metrics, tests).
     pub hooks: Vec<EventHook>,
+    /// The operator's rules: direct messages, blocked words.
+    pub rules: Rules,
+    /// Whose plain messages continue a clip in its thread, where a server has not chosen.
+    pub plain_messages: PlainMessages,
 }
 
 impl App {
@@ -134,8 +187,12 @@ impl App {
             caps.clone(),
             parts.alerts,
         ));
+        let mod_log = Arc::new(ModLog::new(parts.store.clone(), parts.chat.clone()));
         let mut hooks = parts.hooks;
+        let app_hooks: Arc<[EventHook]> = hooks.clone().into();
         hooks.push(Arc::new(move |event| alerts.on_event(event)));
+        let listener = mod_log.clone();
+        hooks.push(Arc::new(move |event| listener.on_event(event)));
         let concurrency = {
             let (caps, store) = (caps.clone(), parts.store.clone());
             Arc::new(move |job: &Job| caps.concurrency(&store, job.guild))
@@ -144,7 +201,7 @@ impl App {
         let engine = Engine::new(EngineParts {
             store: parts.store.clone(),
             vendor,
-            chat: parts.chat,
+            chat: parts.chat.clone(),
             clock: parts.clock.clone(),
             settings: parts.engine,
             hooks,
@@ -157,16 +214,42 @@ impl App {
             caps,
             limits: parts.limits,
             seeds: parts.seeds,
+            chat: parts.chat,
+            rules: Arc::new(parts.rules),
+            plain_messages: parts.plain_messages,
+            mod_log,
+            hooks: app_hooks,
         }
     }
 
-    /// Checks the channel rules and caps, and either starts the job or refuses it. A refused
-    /// request is neither stored nor sent, and counts nothing.
+    /// Reports a refusal to the listeners (metrics) and hands it back.
+    pub(crate) fn refuse(&self, refused: Refused) -> Refused {
+        let event = EngineEvent::Refused {
+            reason: refused.reason(),
+        };
+        for hook in self.hooks.iter() {
+            hook(&event);
+        }
+        refused
+    }
+
+    /// Checks the direct-message setting, the channel rules, the prompt rules and the caps, and
+    /// either starts the job or refuses it. A refused request is neither stored nor sent, and
+    /// counts nothing.
     pub async fn start(&self, ask: Ask) -> Result<Started, Refused> {
+        self.admit_and_drive(ask)
+            .await
+            .map_err(|refused| self.refuse(refused))
+    }
+
+    async fn admit_and_drive(&self, ask: Ask) -> Result<Started, Refused> {
         if self.engine.is_stopping() {
             return Err(Refused::Stopping);
         }
         let origin = &ask.origin;
+        if origin.guild.is_none() && !self.rules.allow_dms {
+            return Err(Refused::DmsOff);
+        }
         let policy = self
             .caps
             .policy(&self.store, origin.guild)
@@ -188,17 +271,24 @@ impl App {
                 allowed: policy.allowed_channels.iter().copied().collect(),
             });
         }
+        self.check_prompt(origin, ask.request.prompt())?;
         let effective = self
             .caps
-            .effective_with(&policy, origin.user, &origin.roles);
+            .effective_in(origin.guild, &policy, origin.user, &origin.roles);
         let window = self.caps.window(self.clock.as_ref());
+        // Every clip gets a seed, so that it can be made again.
+        let request = match ask.request.seed() {
+            Some(_) => ask.request,
+            None => ask.request.with_seed((self.seeds)()),
+        };
+        let lineage = self.provisional_lineage(ask.asked_in, ask.continues);
         let job = Job {
             id: self.store.next_id().map_err(internal)?,
             guild: origin.guild,
             channel: origin.channel,
             parent_channel: origin.parent_channel,
             user: origin.user,
-            request: ask.request,
+            request,
             attachment_size_limit: match origin.upload_limit {
                 0 => DEFAULT_UPLOAD_LIMIT,
                 n => n,
@@ -208,6 +298,8 @@ impl App {
             state: JobState::Accepted,
             asked_in: ask.asked_in,
             continues: ask.continues,
+            lineage,
+            made_from: ask.made_from,
         };
         let admission = Admission {
             job: &job,

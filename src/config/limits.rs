@@ -11,6 +11,9 @@ pub struct LimitsConfig {
     /// Clips per user per server per day; 0 blocks.
     #[serde(default = "default_user_daily")]
     pub user_daily_videos: u32,
+    /// Clips per user per day in direct messages; 0 blocks; unset: `user_daily_videos`.
+    #[serde(default)]
+    pub dm_user_daily_videos: Option<u32>,
     /// Clips per server per day.
     #[serde(default = "default_guild_daily")]
     pub guild_daily_videos: u32,
@@ -57,6 +60,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             user_daily_videos: default_user_daily(),
+            dm_user_daily_videos: None,
             guild_daily_videos: default_guild_daily(),
             user_concurrent_jobs: default_concurrent(),
             guild_monthly_credits: 0,
@@ -81,6 +85,11 @@ impl LimitsConfig {
             guild_monthly_credits: self.guild_monthly_credits,
             global_daily_credits: self.global_daily_credits,
         }
+    }
+
+    /// Clips per user per day in direct messages.
+    pub fn dm_daily(&self) -> u32 {
+        self.dm_user_daily_videos.unwrap_or(self.user_daily_videos)
     }
 
     /// One sentence naming the key, or nothing.
@@ -121,6 +130,28 @@ mod tests {
         assert_eq!(c.limits.time_zone(), chrono_tz::UTC);
         assert_eq!(c.alerts.low_credits, 0);
         assert_eq!(c.alerts.channel_id, None);
+        assert_eq!(c.limits.dm_daily(), 5, "DMs default to the server cap");
+        assert!(c.discord.allow_dms);
+    }
+
+    #[test]
+    fn direct_messages_can_have_their_own_cap_or_be_turned_off() {
+        let c = load("[limits]\nuser_daily_videos = 7\ndm_user_daily_videos = 0\n").unwrap();
+        assert_eq!(c.limits.dm_daily(), 0);
+        assert_eq!(
+            load("[limits]\nuser_daily_videos = 7\n")
+                .unwrap()
+                .limits
+                .dm_daily(),
+            7
+        );
+        let off = Config::from_toml(
+            "[discord]\ntoken = \"t\"\nallow_dms = false\n[pixeldojo]\napi_key = \"k\"\n",
+            |_| None,
+            "t",
+        )
+        .unwrap();
+        assert!(!off.discord.allow_dms);
     }
 
     #[test]

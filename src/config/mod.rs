@@ -10,10 +10,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+mod conversations;
 mod limits;
 mod metrics;
+mod moderation;
+pub use conversations::ConversationsConfig;
 pub use limits::{AlertsConfig, LimitsConfig};
 pub use metrics::{MetricsConfig, DEFAULT_METRICS_PORT};
+pub use moderation::ModerationConfig;
 
 /// Environment variable that overrides `discord.token`.
 pub const ENV_DISCORD_TOKEN: &str = "DISCORD_TOKEN";
@@ -34,6 +38,10 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub alerts: AlertsConfig,
+    #[serde(default)]
+    pub conversations: ConversationsConfig,
+    #[serde(default)]
+    pub moderation: ModerationConfig,
     /// The health and metrics server; off when the section is absent.
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
@@ -54,6 +62,9 @@ pub struct DiscordConfig {
     /// Ask for the privileged Message Content intent (replies in threads need no mention).
     #[serde(default = "yes")]
     pub message_content_intent: bool,
+    /// Whether `/omni` and its follow-ups work in direct messages.
+    #[serde(default = "yes")]
+    pub allow_dms: bool,
 }
 
 fn yes() -> bool {
@@ -304,6 +315,9 @@ impl Config {
             return fail("`storage.path` must not be empty.".into());
         }
         if let Err(msg) = self.limits.validate() {
+            return fail(msg);
+        }
+        if let Err(msg) = self.moderation.validate() {
             return fail(msg);
         }
         Ok(())

@@ -23,6 +23,8 @@ pub enum Action {
     Flip(JobId),
     /// Withdraw a request still waiting in line.
     Cancel(JobId),
+    /// Delete a clip's message (its requester, or a moderator).
+    Delete(JobId),
     /// The modal with a refinement prompt for a clip was submitted.
     RefineSubmit(JobId),
     /// The modal of the "Animate with Omni" menu was submitted; the key names the stored images.
@@ -37,6 +39,7 @@ impl Action {
             Self::Refine(id) => ("refine", id),
             Self::Flip(id) => ("flip", id),
             Self::Cancel(id) => ("cancel", id),
+            Self::Delete(id) => ("delete", id),
             Self::RefineSubmit(id) => ("refine-modal", id),
             Self::AnimateSubmit(key) => ("animate-modal", JobId(key)),
         };
@@ -60,6 +63,7 @@ impl Action {
             "refine" => Self::Refine(id),
             "flip" => Self::Flip(id),
             "cancel" => Self::Cancel(id),
+            "delete" => Self::Delete(id),
             "refine-modal" => Self::RefineSubmit(id),
             "animate-modal" => Self::AnimateSubmit(number),
             _ => return None,
@@ -67,8 +71,13 @@ impl Action {
     }
 }
 
-/// The buttons under a finished clip.
-pub fn clip_buttons(job_id: JobId, aspect: AspectRatio, can_continue: bool) -> CreateActionRow {
+/// The buttons under a finished clip. `aspect` is the clip's aspect ratio; an edit, which keeps
+/// its source video's shape, has none and no button for the other one.
+pub fn clip_buttons(
+    job_id: JobId,
+    aspect: Option<AspectRatio>,
+    can_continue: bool,
+) -> CreateActionRow {
     let mut buttons = vec![CreateButton::new(Action::Reroll(job_id).custom_id())
         .label("Re-roll")
         .emoji('🎲')
@@ -81,10 +90,18 @@ pub fn clip_buttons(job_id: JobId, aspect: AspectRatio, can_continue: bool) -> C
                 .style(ButtonStyle::Primary),
         );
     }
+    if let Some(aspect) = aspect {
+        buttons.push(
+            CreateButton::new(Action::Flip(job_id).custom_id())
+                .label(format!("Make it {}", aspect.flipped().as_str()))
+                .emoji('🔄')
+                .style(ButtonStyle::Secondary),
+        );
+    }
     buttons.push(
-        CreateButton::new(Action::Flip(job_id).custom_id())
-            .label(format!("Make it {}", aspect.flipped().as_str()))
-            .emoji('🔄')
+        CreateButton::new(Action::Delete(job_id).custom_id())
+            .label("Delete")
+            .emoji('🗑')
             .style(ButtonStyle::Secondary),
     );
     CreateActionRow::Buttons(buttons)
@@ -132,6 +149,7 @@ mod tests {
             Action::Refine(JobId(u64::MAX)),
             Action::Flip(JobId(42)),
             Action::Cancel(JobId(7)),
+            Action::Delete(JobId(8)),
             Action::RefineSubmit(JobId(9)),
             Action::AnimateSubmit(11),
         ] {
@@ -139,6 +157,28 @@ mod tests {
             assert!(id.len() <= 100);
             assert_eq!(Action::parse(&id), Some(a));
         }
+    }
+
+    fn ids(row: &CreateActionRow) -> Vec<String> {
+        let json = serde_json::to_value(row).unwrap();
+        json["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["custom_id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_clip_can_be_deleted_and_is_still_recognised_as_a_final_post() {
+        let row = clip_buttons(JobId(4), Some(AspectRatio::Portrait), true);
+        let clip = ids(&row);
+        assert!(clip.contains(&"omni:delete:4".to_owned()), "{clip:?}");
+        assert!(clip.contains(&"omni:flip:4".to_owned()), "{clip:?}");
+        assert!(final_markers(JobId(4)).iter().any(|m| clip.contains(m)));
+        // An edit keeps its video's shape: no other aspect ratio to offer.
+        let edit = ids(&clip_buttons(JobId(4), None, false));
+        assert_eq!(edit, ["omni:reroll:4", "omni:delete:4"]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::buttons::{cancel_button, clip_buttons, final_markers, retry_button};
 use super::errors::{describe, discord_error};
 use super::texts;
 use crate::domain::ids::{ChannelId, JobId, MessageId, UserId};
+use crate::domain::lineage::Frame;
 use crate::domain::request::AspectRatio;
 use crate::engine::ports::{Body, Chat, ChatError, ClipFile, Nonce, Outgoing, Progress};
 
@@ -147,7 +148,8 @@ fn render(body: &Body<'_>) -> Rendered {
             job,
             delivered,
             with_header,
-        } => plain(texts::closed(job, delivered, with_header)),
+            latest,
+        } => plain(texts::closed(job, delivered, with_header, latest)),
         Body::Clip {
             job,
             file,
@@ -157,7 +159,11 @@ fn render(body: &Body<'_>) -> Rendered {
             content: texts::clip(job, file, version, privately),
             components: vec![clip_buttons(
                 job.id,
-                job.request.aspect_ratio().unwrap_or(AspectRatio::Landscape),
+                match job.shape().frame {
+                    Some(Frame::SourceVideo) => None,
+                    Some(Frame::Aspect(a)) => Some(a),
+                    None => Some(AspectRatio::Landscape),
+                },
                 version.can_continue,
             )],
             files: match file {
@@ -178,10 +184,23 @@ fn render(body: &Body<'_>) -> Rendered {
             files: Vec::new(),
             mentions: author(job.user),
         },
-        Body::ThreadTip { job } => Rendered {
-            mentions: author(job.user),
-            ..plain(texts::thread_tip(job))
-        },
+        // Moderators' lines name members and channels without pinging anyone.
+        Body::PermissionTip {
+            channel,
+            permission,
+        } => plain(texts::permission_tip(channel, permission)),
+        Body::PrivateNotice {
+            channel,
+            permission,
+        } => plain(texts::private_notice(channel, permission)),
+        Body::ModLogClip { job } => plain(texts::mod_log_clip(job)),
+        Body::ModLogRefusal {
+            user,
+            channel,
+            prompt,
+            owner,
+        } => plain(texts::mod_log_refusal(user, channel, prompt, owner)),
+        Body::ModLogStart => plain(texts::MOD_LOG_START.to_owned()),
         Body::IntentTip => plain(texts::INTENT_TIP.to_owned()),
         Body::KeyRejected => plain(texts::key_rejected()),
         Body::LowCredits {
@@ -278,6 +297,18 @@ impl Chat for DiscordChat {
                 })
         });
         Ok(found.map(|m| MessageId(m.id.get())))
+    }
+
+    async fn delete(&self, at: ChannelId, message: MessageId) -> Result<(), ChatError> {
+        match channel(at)
+            .delete_message(&self.http, serenity::MessageId::new(message.0))
+            .await
+        {
+            Ok(()) => Ok(()),
+            // Already gone (deleted by hand, or a second press): what was asked is done.
+            Err(e) if matches!(discord_error(&e), Some((404, _))) => Err(ChatError::Gone),
+            Err(e) => Err(chat_error(&e)),
+        }
     }
 
     async fn dm_channel(&self, user: UserId) -> Result<ChannelId, ChatError> {

@@ -5,17 +5,20 @@
 use poise::serenity_prelude as serenity;
 use serenity::{
     CreateActionRow, CreateAllowedMentions, CreateInputText, CreateInteractionResponse,
-    CreateInteractionResponseMessage, CreateMessage, CreateModal, InputTextStyle,
+    CreateInteractionResponseMessage, CreateMessage, CreateModal, EditInteractionResponse,
+    InputTextStyle,
 };
 use tracing::{info, warn};
 
 use super::buttons::Action;
+use super::commands::history::{on_page_button, PageRequest};
 use super::errors::describe;
-use super::origin::{attachment, of_interaction, of_message};
+use super::origin::{attachment, bot_permissions, of_interaction, of_message, venue};
 use super::texts;
 use super::{Data, Error};
 use crate::app::{MessageFacts, MessageOutcome, Restart, Started};
-use crate::domain::ids::{EventId, JobId, MessageId, UserId};
+use crate::domain::ids::{ChannelId, EventId, JobId, MessageId, UserId};
+use crate::domain::permissions::{self, Posting};
 use crate::domain::request::MAX_PROMPT_CHARS;
 
 /// poise's event hook: every gateway event passes through here.
@@ -27,6 +30,10 @@ pub async fn handle(
     let ctx = framework.serenity_context;
     match event {
         serenity::FullEvent::Message { new_message } => on_message(ctx, data, new_message).await,
+        serenity::FullEvent::GuildCreate { guild, is_new } => {
+            super::welcome::on_guild_create(ctx, data, guild, *is_new).await;
+            Ok(())
+        }
         serenity::FullEvent::InteractionCreate { interaction } => match interaction {
             serenity::Interaction::Component(press) => on_component(ctx, data, press).await,
             serenity::Interaction::Modal(submit) => on_modal(ctx, data, submit).await,
@@ -70,6 +77,9 @@ async fn on_message(
             .referenced_message
             .as_deref()
             .is_some_and(|m| m.author.id.get() == bot_id),
+        mentions_bot: msg.mentions.iter().any(|u| u.id.get() == bot_id)
+            || msg.content.contains(&format!("<@{bot_id}>"))
+            || msg.content.contains(&format!("<@!{bot_id}>")),
     };
     match data.app.on_message(facts).await {
         MessageOutcome::Ignored => {}
@@ -116,6 +126,9 @@ async fn on_component(
     data: &Data,
     press: &serenity::ComponentInteraction,
 ) -> Result<(), Error> {
+    if let Some(page) = PageRequest::parse(&press.data.custom_id) {
+        return on_page_button(ctx, data, press, page).await;
+    }
     let Some(action) = Action::parse(&press.data.custom_id) else {
         return Ok(());
     };
@@ -137,16 +150,33 @@ async fn on_component(
             let by = UserId(press.user.id.get());
             texts::cancelled(&app.cancel(id, by, moderator(press.member.as_ref())))
         }
+        Action::Delete(id) => {
+            let by = UserId(press.user.id.get());
+            let at = ChannelId(press.channel_id.get());
+            let message = MessageId(press.message.id.get());
+            match app
+                .remove_clip(id, at, message, by, moderator(press.member.as_ref()))
+                .await
+            {
+                Ok(label) => texts::clip_deleted(&label),
+                Err(refusal) => texts::remove_refusal(refusal),
+            }
+        }
         Action::Reroll(id) | Action::Again(id) | Action::Flip(id) => {
             let how = match action {
                 Action::Reroll(_) => Restart::Reroll,
                 Action::Again(_) => Restart::Again,
                 _ => Restart::Flip,
             };
-            match app.restart(id, how, origin, event).await {
-                Ok((Started::AlreadyHandled(_), _)) => return Ok(()),
-                Ok((_, told)) => texts::restarted(&told),
-                Err(refusal) => texts::action_refusal(&refusal),
+            // The new clip posts in this conversation: check the bot still may.
+            let venue = venue(press.guild_id, press.channel.as_ref());
+            match app.plan_in_conversation(venue, bot_permissions(press.app_permissions)) {
+                Err(refused) => texts::refused(&refused),
+                Ok(delivery) => match app.restart(id, how, origin, event).await {
+                    Ok((Started::AlreadyHandled(_), _)) => return Ok(()),
+                    Ok((_, told)) => texts::with_delivery_notes(texts::restarted(&told), &delivery),
+                    Err(refusal) => texts::action_refusal(&refusal),
+                },
             }
         }
         Action::Refine(_) | Action::RefineSubmit(_) | Action::AnimateSubmit(_) => return Ok(()),
@@ -222,23 +252,56 @@ async fn on_modal(
     );
     let event = EventId(submit.id.get());
     let prompt = modal_text(submit);
-    let (started, ok) = match action {
-        Action::RefineSubmit(id) => (
-            data.app.refine(id, prompt, origin, event).await,
-            texts::REFINING,
-        ),
-        Action::AnimateSubmit(key) => (
-            data.app.animate(key, prompt, origin, event).await,
-            texts::ANIMATING,
-        ),
-        _ => return Ok(()),
+    if !matches!(action, Action::RefineSubmit(_) | Action::AnimateSubmit(_)) {
+        return Ok(());
+    }
+    // Check before promising: Animate opens its own conversation, Refine posts in this one.
+    let venue = venue(submit.guild_id, submit.channel.as_ref());
+    let perms = bot_permissions(submit.app_permissions);
+    let opens_new = matches!(action, Action::AnimateSubmit(_));
+    let deferred = opens_new
+        && matches!(
+            permissions::delivery(venue, perms).posting,
+            Posting::Privately { .. }
+        )
+        && submit.defer_ephemeral(&ctx.http).await.is_ok();
+    let planned = if opens_new {
+        data.app.plan_new(&origin, venue, perms).await
+    } else {
+        data.app.plan_in_conversation(venue, perms)
     };
-    let answer = match started {
-        Ok(Started::AlreadyHandled(_)) => return Ok(()),
-        Ok(Started::New { .. }) => ok.to_owned(),
-        Err(refusal) => texts::action_refusal(&refusal),
+    let answer = match planned {
+        Err(refused) => texts::refused(&refused),
+        Ok(delivery) => {
+            let started = match action {
+                Action::RefineSubmit(id) => data
+                    .app
+                    .refine(id, prompt, origin, event)
+                    .await
+                    .map(|s| (s, texts::REFINING.to_owned())),
+                Action::AnimateSubmit(key) => data
+                    .app
+                    .animate(key, prompt, origin, event)
+                    .await
+                    .map(|a| (a.started, texts::animating(a.used, a.total))),
+                _ => return Ok(()),
+            };
+            match started {
+                Ok((Started::AlreadyHandled(_), _)) => return Ok(()),
+                Ok((Started::New { .. }, ok)) => texts::with_delivery_notes(ok, &delivery),
+                Err(refusal) => texts::action_refusal(&refusal),
+            }
+        }
     };
-    if let Err(e) = submit.create_response(&ctx.http, private(answer)).await {
+    let answered = if deferred {
+        let edit = EditInteractionResponse::new()
+            .content(answer)
+            .allowed_mentions(CreateAllowedMentions::new());
+        submit.edit_response(&ctx.http, edit).await.map(|_| ())
+    } else {
+        submit.create_response(&ctx.http, private(answer)).await
+    };
+    if let Err(e) = answered {
         warn!(error = %describe(&e), "cannot answer a modal");
     }
     Ok(())

@@ -10,6 +10,7 @@
 //! - `buttons`: the buttons on the bot's messages and their `custom_id`s.
 //! - `origin`: who asked and where, read from an interaction or a message.
 //! - `errors`: errors for users and operators; `health`: the gateway half of `/healthz`.
+//! - `welcome`: a server the bot joins (its system channel, a hello with a permission check).
 
 pub mod buttons;
 pub mod chat;
@@ -20,6 +21,7 @@ pub mod health;
 mod origin;
 pub mod startup;
 pub mod texts;
+mod welcome;
 
 use std::sync::Arc;
 

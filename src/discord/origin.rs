@@ -5,6 +5,7 @@ use poise::serenity_prelude as serenity;
 
 use crate::app::Origin;
 use crate::domain::ids::{ChannelId, GuildId, RoleId, UserId};
+use crate::domain::permissions::{Permissions, Venue};
 use crate::domain::request::Attachment;
 
 /// A file a user attached, as the core sees it.
@@ -15,6 +16,30 @@ pub fn attachment(a: &serenity::Attachment) -> Attachment {
         content_type: a.content_type.clone(),
         size: u64::from(a.size),
     }
+}
+
+/// The image an embed shows (a link to an image, an image a bot posted), as an attachment
+/// whose kind its file name tells; `None` for an embed without one.
+pub fn embed_image(embed: &serenity::Embed) -> Option<Attachment> {
+    let url = embed.image.as_ref().map(|i| i.url.clone()).or_else(|| {
+        // A link to an image shows it as the embed's thumbnail.
+        (embed.kind.as_deref() == Some("image"))
+            .then(|| embed.thumbnail.as_ref().map(|t| t.url.clone()))
+            .flatten()
+    })?;
+    let filename = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| {
+            u.path_segments()
+                .and_then(|mut s| s.next_back().map(str::to_owned))
+        })
+        .filter(|name| !name.is_empty())?;
+    Some(Attachment {
+        url,
+        filename,
+        content_type: None,
+        size: 0,
+    })
 }
 
 fn roles(member: Option<&serenity::Member>) -> Vec<RoleId> {
@@ -72,4 +97,25 @@ pub fn of_message(ctx: &serenity::Context, msg: &serenity::Message) -> Origin {
             .unwrap_or_default(),
         upload_limit: 0,
     }
+}
+
+/// Where an interaction came from, as far as posting there goes.
+pub fn venue(
+    guild: Option<serenity::GuildId>,
+    partial: Option<&serenity::PartialChannel>,
+) -> Venue {
+    use serenity::ChannelType as Kind;
+    if guild.is_none() {
+        return Venue::Direct;
+    }
+    match partial.map(|c| c.kind) {
+        None | Some(Kind::Text | Kind::News) => Venue::ThreadCapable,
+        Some(Kind::PublicThread | Kind::PrivateThread | Kind::NewsThread) => Venue::Thread,
+        Some(_) => Venue::Plain,
+    }
+}
+
+/// The bot's permissions in the interaction's channel, as Discord reports them.
+pub fn bot_permissions(app_permissions: Option<serenity::Permissions>) -> Option<Permissions> {
+    app_permissions.map(|p| Permissions(p.bits()))
 }

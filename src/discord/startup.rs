@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 
 use super::chat::DiscordChat;
 use super::{commands, errors, events, health, http_client, intents, Data};
-use crate::app::{App, AppParts, Caps};
+use crate::app::{App, AppParts, Caps, Rules};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::domain::request::InputLimits;
@@ -67,11 +67,17 @@ pub fn app_parts(
         clock: Arc::new(SystemClock),
         engine: engine_settings(config),
         throttle: throttle_settings(config),
-        caps: Caps::new(config.limits.defaults(), config.limits.time_zone()),
+        caps: Caps::new(config.limits.defaults(), config.limits.time_zone())
+            .with_dm_daily(config.limits.dm_daily()),
         alerts: config.alerts.clone(),
         limits: InputLimits::from_megabytes(config.inputs.max_image_mb, config.inputs.max_video_mb),
         seeds: Arc::new(|| i64::from(rand::random::<u32>())),
         hooks: vec![Arc::new(crate::metrics::record) as EventHook],
+        rules: Rules {
+            allow_dms: config.discord.allow_dms,
+            blocked_terms: config.moderation.terms(),
+        },
+        plain_messages: config.conversations.plain_messages,
     }
 }
 
@@ -115,6 +121,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 let chat = Arc::new(DiscordChat::new(ctx.http.clone()));
                 let app = App::build(app_parts(&setup_config, setup_store.clone(), chat));
                 let _ = setup_cell.set(app.clone());
+                let engine = app.engine.clone();
+                setup_health.set_jobs_probe(Arc::new(move || engine.jobs_by_state()));
                 // Setup runs once per process, so the poll loop starts exactly once.
                 app.engine.start();
                 let resumed = app.engine.resume()?;

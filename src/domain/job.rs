@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::{
     ChannelId, ConversationId, GuildId, JobId, MessageId, Scope, UserId, VendorJobId,
 };
+use super::lineage::{shape_of, Lineage, MadeFrom, Shape};
 use super::request::GenerationRequest;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +44,13 @@ pub struct Job {
     /// The clip this job iterates on (its `video_id` is looked up when the job starts).
     #[serde(default)]
     pub continues: Option<ParentRef>,
+    /// For a continuation: the line it continues (prompts, inputs and shape up to its parent).
+    /// Set from the parent once it is known; until then the clip's shape is not known.
+    #[serde(default)]
+    pub lineage: Option<Lineage>,
+    /// The button that made this clip from another one (re-roll, other aspect ratio).
+    #[serde(default)]
+    pub made_from: Option<MadeFrom>,
 }
 
 impl Job {
@@ -77,6 +85,20 @@ impl Job {
             }
         }
         places
+    }
+
+    /// What the clip looks like: its own request's shape, or for a continuation its line's.
+    pub fn shape(&self) -> Shape {
+        match (&self.lineage, self.continues) {
+            (Some(line), _) => line.shape(&self.request),
+            (None, None) => shape_of(&self.request),
+            // A continuation whose parent is not known yet: its length is the parent's.
+            (None, Some(_)) => Shape {
+                frame: None,
+                duration: None,
+                ..shape_of(&self.request)
+            },
+        }
     }
 
     /// The clip this job continues, once resolved to a job.
@@ -229,8 +251,10 @@ impl JobState {
 /// Why a job ended without a clip. Persisted as data; the Discord adapter words it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FailReason {
-    /// The requester (or a moderator) withdrew it while it waited in line.
+    /// The requester withdrew it while it waited in line.
     Cancelled,
+    /// A moderator withdrew it while it waited in line.
+    CancelledByModerator,
     /// The bot could not post where the request was made, so it did not start the clip.
     CannotPost,
     /// The clip to continue has no id to continue from.
@@ -288,7 +312,11 @@ impl FailReason {
     /// post keep their charge.
     pub fn settlement(&self) -> Settlement {
         let credits = match self {
-            Self::Cancelled | Self::CannotPost | Self::NoVideoId | Self::Refused(_) => true,
+            Self::Cancelled
+            | Self::CancelledByModerator
+            | Self::CannotPost
+            | Self::NoVideoId
+            | Self::Refused(_) => true,
             Self::RenderFailed { charged, .. } => !charged,
             Self::Internal { submitted } => !submitted,
             Self::UncertainSubmit
@@ -311,6 +339,7 @@ impl FailReason {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Cancelled => "cancelled",
+            Self::CancelledByModerator => "cancelled_by_moderator",
             Self::CannotPost => "cannot_post",
             Self::NoVideoId => "no_video_id",
             Self::Refused(_) => "refused",

@@ -16,6 +16,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ChannelId, RoleId, Scope, UserId};
+use super::intent::PlainMessages;
 
 /// What one clip costs at PixelDojo (Gemini Omni Flash), reserved before it is sent.
 pub const CLIP_CREDITS: u64 = 16;
@@ -97,7 +98,8 @@ impl Limits {
     }
 }
 
-/// What a server's admins changed: overrides, allowances and channel rules.
+/// What a server's admins changed: overrides, allowances, channel rules, and whose plain
+/// messages continue a clip.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuildPolicy {
     #[serde(default)]
@@ -114,6 +116,9 @@ pub struct GuildPolicy {
     /// Channels where new clips may never be started.
     #[serde(default)]
     pub denied_channels: BTreeSet<ChannelId>,
+    /// Whose plain messages continue a clip in its thread; `None`: the bot's default.
+    #[serde(default)]
+    pub plain_messages: Option<PlainMessages>,
 }
 
 impl GuildPolicy {

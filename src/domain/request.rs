@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::media::{FileKind, MediaKind};
+
 /// Reference images the API accepts for a fresh generation.
 pub const MAX_REFERENCES: usize = 7;
 /// Reference images the API accepts when editing a video or continuing a clip.
@@ -84,43 +86,16 @@ pub struct Attachment {
     pub size: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaKind {
-    Image,
-    Video,
-    Other,
-}
-
 impl Attachment {
-    /// What the file is, by its content type, or by its extension when Discord gave none.
+    /// What the file is, by its content type, or by its extension when Discord gave none or a
+    /// generic one.
+    pub fn file_kind(&self) -> FileKind {
+        FileKind::of(self.content_type.as_deref(), &self.filename)
+    }
+
+    /// What PixelDojo can do with the file.
     pub fn kind(&self) -> MediaKind {
-        let by_type = self.content_type.as_deref().map(|ct| {
-            let ct = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            if ct.starts_with("image/") {
-                MediaKind::Image
-            } else if ct.starts_with("video/") {
-                MediaKind::Video
-            } else {
-                MediaKind::Other
-            }
-        });
-        by_type.unwrap_or_else(|| {
-            let ext = self
-                .filename
-                .rsplit_once('.')
-                .map(|(_, e)| e.to_ascii_lowercase())
-                .unwrap_or_default();
-            match ext.as_str() {
-                "png" | "jpg" | "jpeg" | "webp" | "gif" => MediaKind::Image,
-                "mp4" | "webm" | "mov" | "m4v" => MediaKind::Video,
-                _ => MediaKind::Other,
-            }
-        })
+        self.file_kind().media()
     }
 }
 
@@ -172,12 +147,12 @@ pub enum RequestError {
     NotAnImage {
         option: String,
         filename: String,
-        content_type: Option<String>,
+        found: FileKind,
     },
     NotAVideo {
         option: String,
         filename: String,
-        content_type: Option<String>,
+        found: FileKind,
     },
     TooLarge {
         option: String,
@@ -186,6 +161,10 @@ pub enum RequestError {
         max: u64,
     },
     TooManyReferencesWithVideo {
+        count: usize,
+    },
+    /// A follow-up continues a clip, which takes as few references as an edit.
+    TooManyReferencesInFollowUp {
         count: usize,
     },
     TooManyReferences {
@@ -244,8 +223,10 @@ impl GenerationRequest {
         }
         let count = draft.references.len();
         let follow_up = draft.video_id.is_some() || draft.continues;
-        let continues_or_edits = draft.video.is_some() || follow_up;
-        if continues_or_edits && count > MAX_REFERENCES_WITH_VIDEO {
+        if follow_up && count > MAX_REFERENCES_WITH_VIDEO {
+            return Err(RequestError::TooManyReferencesInFollowUp { count });
+        }
+        if draft.video.is_some() && count > MAX_REFERENCES_WITH_VIDEO {
             return Err(RequestError::TooManyReferencesWithVideo { count });
         }
         if count > MAX_REFERENCES {
@@ -328,6 +309,39 @@ impl GenerationRequest {
         }
     }
 
+    /// A request from parts already checked (a line started over as one clip).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn from_parts(
+        prompt: String,
+        aspect_ratio: Option<AspectRatio>,
+        duration: Option<u8>,
+        image: Option<String>,
+        references: Vec<String>,
+        video: Option<String>,
+        seed: Option<i64>,
+        format: Option<OutputFormat>,
+    ) -> Self {
+        Self {
+            prompt,
+            aspect_ratio,
+            duration,
+            image,
+            references,
+            video,
+            video_id: None,
+            seed,
+            format,
+        }
+    }
+
+    /// The same request in another container (a follow-up keeps its parent's).
+    pub fn with_format(&self, format: Option<OutputFormat>) -> Self {
+        Self {
+            format,
+            ..self.clone()
+        }
+    }
+
     /// The same request with another seed (re-roll).
     pub fn with_seed(&self, seed: i64) -> Self {
         Self {
@@ -382,23 +396,19 @@ fn check_media(
     want: MediaKind,
     limits: &InputLimits,
 ) -> Result<(), RequestError> {
-    let kind = a.kind();
-    if kind != want {
-        let (option, filename, content_type) = (
-            option.to_owned(),
-            a.filename.clone(),
-            a.content_type.clone(),
-        );
+    let found = a.file_kind();
+    if found.media() != want {
+        let (option, filename) = (option.to_owned(), a.filename.clone());
         return Err(match want {
             MediaKind::Video => RequestError::NotAVideo {
                 option,
                 filename,
-                content_type,
+                found,
             },
             _ => RequestError::NotAnImage {
                 option,
                 filename,
-                content_type,
+                found,
             },
         });
     }

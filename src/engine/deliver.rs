@@ -7,14 +7,16 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use super::ports::{ClipFile, LinkReason, Version};
+use super::ports::{ClipFile, ClipLink, LinkReason, Version, VersionOrigin};
 use super::post;
 use super::retry::{retry, Attempt, GaveUp};
 use super::{Endpoint, EngineEvent, Inner, Outcome, Step};
-use crate::domain::ids::ConversationId;
+use crate::domain::ids::{ConversationId, JobId};
 use crate::domain::job::{FailReason, Job, JobState};
+use crate::domain::lineage::MadeFrom;
+use crate::domain::request::AspectRatio;
 use crate::pixeldojo::{ApiError, Download};
-use crate::store::ClipRecord;
+use crate::store::{Clip as HistoryClip, ClipRecord};
 
 pub(super) async fn deliver(
     cx: &Inner,
@@ -53,13 +55,9 @@ pub(super) async fn deliver(
             error!(error = %e, "cannot assign a version label");
             "v?".to_owned()
         });
-    let parent_label = parent.and_then(|p| {
-        let record = cx.store.conversation(conversation).ok().flatten()?;
-        record.label_of(p).map(str::to_owned)
-    });
     let version = Version {
         label: label.clone(),
-        parent_label,
+        origin: origin(cx, conversation, &job),
         can_continue: video_id.is_some(),
     };
     let posted = retry(
@@ -86,9 +84,21 @@ pub(super) async fn deliver(
                     message_id: posted.message,
                     label: label.clone(),
                     parent,
+                    removed: false,
                 };
                 if let Err(e) = cx.store.record_clip(landed, record) {
                     error!(error = %e, "cannot record the clip");
+                }
+                // And in its requester's history (`/omni-history`).
+                let clip = HistoryClip::posted(
+                    job,
+                    posted.channel,
+                    posted.message,
+                    label,
+                    cx.clock.now_ms(),
+                );
+                if let Err(e) = cx.store.record_history(&clip) {
+                    error!(error = %e, "cannot add the clip to its requester's history");
                 }
                 Ok((posted, as_link))
             }
@@ -102,7 +112,23 @@ pub(super) async fn deliver(
                 delay_ms: cx.clock.now_ms() - started_ms,
                 as_link,
             });
-            post::close_progress(cx, &job, true).await;
+            let link = ClipLink {
+                guild: job.guild,
+                channel: posted.channel,
+                message: posted.message,
+                label,
+            };
+            // The status message links to the clip where everyone sees it (not in a DM).
+            let public = posted.channel == conversation.channel();
+            post::close_progress(cx, &job, true, public.then_some(&link)).await;
+            if job
+                .place
+                .as_ref()
+                .is_some_and(|p| p.status_message.is_none())
+            {
+                // A follow-up: the status message above its thread now links to it.
+                post::point_status(cx, conversation).await;
+            }
             let delivered = JobState::Delivered {
                 message_id: posted.message,
                 video_id,
@@ -118,6 +144,21 @@ pub(super) async fn deliver(
             let reason = FailReason::Undeliverable;
             cx.transition(job, JobState::Failing { reason }).await
         }
+    }
+}
+
+/// What the clip was made from, by that clip's label: the button that made it, or the clip it
+/// continues.
+fn origin(cx: &Inner, conversation: ConversationId, job: &Job) -> Option<VersionOrigin> {
+    let record = cx.store.conversation(conversation).ok().flatten()?;
+    let label = |id: JobId| record.label_of(id).map(str::to_owned);
+    match job.made_from {
+        Some(MadeFrom::Reroll(of)) => label(of).map(VersionOrigin::RerollOf),
+        Some(MadeFrom::Flip(of)) => label(of).map(|label| VersionOrigin::FlipOf {
+            label,
+            aspect: job.request.aspect_ratio().unwrap_or(AspectRatio::Landscape),
+        }),
+        None => job.parent().and_then(label).map(VersionOrigin::From),
     }
 }
 

@@ -1,8 +1,11 @@
 //! What the engine reports as it works, for metrics, alerts and tests. Names are enums, not
-//! strings, so a metric label cannot drift from what the engine means.
+//! strings, so a metric label cannot drift from what the engine means. The app reports the
+//! requests it refuses through the same hooks ([`EngineEvent::Refused`]), so every listener
+//! hears about every request.
 
-use crate::domain::ids::JobId;
+use crate::domain::ids::{ChannelId, JobId};
 use crate::domain::job::{Job, StateName};
+use crate::domain::permissions::Permission;
 use crate::pixeldojo::ApiError;
 
 /// Something the engine did.
@@ -35,6 +38,70 @@ pub enum EngineEvent<'a> {
     Panicked { job: JobId },
     /// Discord refused or failed a request.
     DiscordError { kind: DiscordError },
+    /// The bot lacks `permission` in `channel` (of the job's server) and did something else
+    /// instead: posted in place of a thread, a link in place of a file, privately.
+    PermissionMissing {
+        job: &'a Job,
+        channel: ChannelId,
+        permission: Permission,
+    },
+    /// A request was refused before it became a job (reported by the app).
+    Refused { reason: RefusalReason },
+}
+
+/// Why a request was refused before it became a job, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefusalReason {
+    /// The bot is shutting down.
+    Stopping,
+    /// Direct messages are turned off.
+    DmsOff,
+    /// The server's channel rules.
+    Channel,
+    /// A prompt rule.
+    PromptRule,
+    /// The bot may post neither where it was asked nor to the requester privately.
+    CannotPost,
+    /// The member's allowance is 0.
+    Blocked,
+    UserDaily,
+    GuildDaily,
+    GuildMonthlyCredits,
+    GlobalDailyCredits,
+    /// Something failed on the bot's side.
+    Internal,
+}
+
+impl RefusalReason {
+    pub const ALL: [RefusalReason; 11] = [
+        Self::Stopping,
+        Self::DmsOff,
+        Self::Channel,
+        Self::PromptRule,
+        Self::CannotPost,
+        Self::Blocked,
+        Self::UserDaily,
+        Self::GuildDaily,
+        Self::GuildMonthlyCredits,
+        Self::GlobalDailyCredits,
+        Self::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stopping => "stopping",
+            Self::DmsOff => "dms_off",
+            Self::Channel => "channel",
+            Self::PromptRule => "prompt_rule",
+            Self::CannotPost => "cannot_post",
+            Self::Blocked => "blocked",
+            Self::UserDaily => "user_daily",
+            Self::GuildDaily => "guild_daily",
+            Self::GuildMonthlyCredits => "guild_monthly_credits",
+            Self::GlobalDailyCredits => "global_daily_credits",
+            Self::Internal => "internal",
+        }
+    }
 }
 
 /// A PixelDojo endpoint.

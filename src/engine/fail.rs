@@ -38,7 +38,7 @@ pub(super) async fn fail(cx: &Inner, job: Job, reason: FailReason) -> Step {
     )
     .await;
     match posted {
-        Ok(_) => post::close_progress(cx, &job, false).await,
+        Ok(_) => post::close_progress(cx, &job, false, None).await,
         Err(GaveUp::Stopped) => return Step::Stop,
         Err(GaveUp::Failed(e)) => {
             error!(error = %e, "the reason could not be posted for days; giving up on telling the user");

@@ -44,7 +44,7 @@ use crate::domain::job::{FailReason, Job, JobState};
 use crate::domain::scheduler::{Strategy, Tuning};
 use crate::pixeldojo::Throttled;
 use crate::store::{Conversation, Store};
-pub use events::{DiscordError, Endpoint, EngineEvent, Outcome};
+pub use events::{DiscordError, Endpoint, EngineEvent, Outcome, RefusalReason};
 use ports::{Body, Chat, Clock, Progress};
 pub use registry::CancelError;
 use registry::Registry;
@@ -301,6 +301,13 @@ impl Engine {
         self.inner.registry.abort_all();
     }
 
+    /// How many jobs with a live task are in each state (for the jobs-by-state gauge).
+    pub fn jobs_by_state(
+        &self,
+    ) -> std::collections::BTreeMap<crate::domain::job::StateName, usize> {
+        self.inner.registry.jobs_by_state()
+    }
+
     /// Jobs with a live task.
     pub fn in_flight(&self) -> usize {
         self.inner.registry.in_flight()
@@ -319,6 +326,12 @@ impl Engine {
     /// Whether this job has not ended yet.
     pub fn job_open(&self, id: JobId) -> bool {
         self.inner.registry.job_open(id)
+    }
+
+    /// Points the status message above a thread at the thread's newest clip (after one was
+    /// deleted). Best effort: a failed edit is logged.
+    pub async fn point_status(&self, conversation: ConversationId) {
+        post::point_status(&self.inner, conversation).await;
     }
 
     /// A conversation's record once `message` is known in it, or no clip post is in flight any

@@ -1,15 +1,17 @@
 //! Step `Accepted → Queued`: post the status message and open the job's conversation: a thread
 //! from the status message, or the channel itself where no thread can be made (DMs, missing
-//! permissions), or the conversation a follow-up was asked in.
+//! permissions), or the conversation a follow-up was asked in. Where the channel refuses the bot
+//! altogether, the conversation opens in the requester's direct messages (they were told so
+//! before the request was accepted). A missing permission is reported
+//! ([`EngineEvent::PermissionMissing`]) for the server's moderators, never told in the channel.
 
 use tracing::{info, warn};
 
-use super::ports::{Body, ChatError, Nonce, NonceKind, Outgoing, Progress};
+use super::ports::{Body, ChatError, Nonce, NonceKind, Outgoing, Permission, Progress};
 use super::retry::{retry, Attempt, GaveUp};
 use super::{DiscordError, EngineEvent, Inner, Step};
 use crate::domain::ids::{ChannelId, ConversationId, MessageId};
 use crate::domain::job::{FailReason, Job, JobState, Place};
-use crate::store::Once;
 
 pub(super) async fn open(cx: &Inner, mut job: Job) -> Step {
     let mut stop = cx.stop_rx();
@@ -73,13 +75,19 @@ async fn place(cx: &Inner, job: &Job) -> Result<Place, ChatError> {
             in_thread: false,
         });
     }
-    let status = send(
+    let status = match send(
         cx,
         job.channel,
         Body::Status { job },
         nonce(job, NonceKind::Status),
     )
-    .await?;
+    .await
+    {
+        Err(ChatError::MissingPermission) if job.guild.is_some() => {
+            return privately(cx, job).await;
+        }
+        other => other?,
+    };
     let in_place = Place {
         conversation: ConversationId(job.channel),
         status_message: Some(status),
@@ -96,7 +104,7 @@ async fn place(cx: &Inner, job: &Job) -> Result<Place, ChatError> {
     // understood.
     let thread = ConversationId(ChannelId(status.0));
     cx.store
-        .open_thread(thread, job.id, job.channel)
+        .open_thread(thread, job.id, job.channel, job.user)
         .map_err(|e| ChatError::Unavailable(format!("cannot record the thread: {e}")))?;
     let thread_channel = match cx.chat.create_thread(job.channel, status, job).await {
         Ok(t) => t,
@@ -111,21 +119,12 @@ async fn place(cx: &Inner, job: &Job) -> Result<Place, ChatError> {
                 warn!(error = %e, "cannot forget the thread that was not made");
             }
             info!(error = %e, "no thread; posting in place");
-            let tip = e == ChatError::MissingPermission
-                && cx
-                    .store
-                    .first_time(Once::ThreadTip(job.channel))
-                    .unwrap_or(false);
-            if tip {
-                let tip = send(
-                    cx,
-                    job.channel,
-                    Body::ThreadTip { job },
-                    nonce(job, NonceKind::ThreadTip),
-                );
-                if let Err(e) = tip.await {
-                    warn!(error = %e, "cannot post the thread tip");
-                }
+            if e == ChatError::MissingPermission {
+                cx.emit(EngineEvent::PermissionMissing {
+                    job,
+                    channel: job.channel,
+                    permission: Permission::CreatePublicThreads,
+                });
             }
             remember(cx, in_place.conversation);
             return Ok(in_place);
@@ -159,6 +158,34 @@ async fn place(cx: &Inner, job: &Job) -> Result<Place, ChatError> {
         progress_message: Some(progress),
         in_thread: true,
     })
+}
+
+/// Opens the conversation in the requester's direct messages: the channel refuses the bot.
+async fn privately(cx: &Inner, job: &Job) -> Result<Place, ChatError> {
+    let permission = if job.parent_channel.is_some() {
+        Permission::SendMessagesInThreads
+    } else {
+        Permission::SendMessages
+    };
+    cx.emit(EngineEvent::DiscordError {
+        kind: DiscordError::MissingPermission,
+    });
+    cx.emit(EngineEvent::PermissionMissing {
+        job,
+        channel: job.channel,
+        permission,
+    });
+    let dm = cx.chat.dm_channel(job.user).await?;
+    let status = send(cx, dm, Body::Status { job }, nonce(job, NonceKind::Status)).await?;
+    info!(channel = %job.channel, "the channel refuses the bot; the conversation is private");
+    let place = Place {
+        conversation: ConversationId(dm),
+        status_message: Some(status),
+        progress_message: Some(status),
+        in_thread: false,
+    };
+    remember(cx, place.conversation);
+    Ok(place)
 }
 
 /// Marks a conversation used in place as the bot's, so replies to its clips are understood.

@@ -11,8 +11,11 @@
 use bytes::Bytes;
 
 pub use crate::clock::Clock;
-use crate::domain::ids::{ChannelId, JobId, MessageId, UserId};
+use crate::domain::ids::{ChannelId, GuildId, JobId, MessageId, UserId};
 use crate::domain::job::{FailReason, Job};
+use crate::domain::moderation::RuleOwner;
+pub use crate::domain::permissions::Permission;
+use crate::domain::request::AspectRatio;
 pub use crate::pixeldojo::VendorApi;
 
 /// The Discord side of the engine.
@@ -49,6 +52,8 @@ pub trait Chat: Send + Sync + 'static {
     /// Attachment links that still work: links Discord has expired (or soon will) are
     /// refreshed, others come back as they are; same order and length.
     async fn refresh_urls(&self, urls: &[String]) -> Result<Vec<String>, ChatError>;
+    /// Deletes one of the bot's messages (a clip its requester removes).
+    async fn delete(&self, channel: ChannelId, message: MessageId) -> Result<(), ChatError>;
 }
 
 /// Why Discord did not do what was asked.
@@ -104,9 +109,10 @@ pub enum NonceKind {
     Progress,
     Clip,
     Failure,
-    ThreadTip,
     IntentTip,
     Private,
+    /// The mod log's line about the job.
+    ModLog,
 }
 
 impl NonceKind {
@@ -117,9 +123,9 @@ impl NonceKind {
             Self::Progress => 'p',
             Self::Clip => 'd',
             Self::Failure => 'x',
-            Self::ThreadTip => 't',
             Self::IntentTip => 'i',
             Self::Private => 'm',
+            Self::ModLog => 'l',
         }
     }
 }
@@ -136,11 +142,13 @@ pub enum Body<'a> {
         progress: &'a Progress,
         with_header: bool,
     },
-    /// The end of the progress (and status) message once the outcome is posted.
+    /// The end of the progress (and status) message once the outcome is posted; `latest` is
+    /// the conversation's newest clip, which the status message above a thread links to.
     Closed {
         job: &'a Job,
         delivered: bool,
         with_header: bool,
+        latest: Option<&'a ClipLink>,
     },
     /// The finished clip. `privately` says why it goes to the user directly.
     Clip {
@@ -155,8 +163,29 @@ pub enum Body<'a> {
         reason: &'a FailReason,
         privately: Option<Permission>,
     },
-    /// Once per channel: the bot posts clips in place until it may open threads there.
-    ThreadTip { job: &'a Job },
+    /// For the server's moderators (its mod log or system channel), once per channel and
+    /// permission: the bot lacks `permission` in `channel`, and what it does instead.
+    PermissionTip {
+        channel: ChannelId,
+        permission: Permission,
+    },
+    /// To a requester, before their request is accepted, when the bot may not post where they
+    /// asked: what it sends about their requests comes here instead.
+    PrivateNotice {
+        channel: ChannelId,
+        permission: Permission,
+    },
+    /// For the mod log: a clip was accepted (who, where, the prompt, a link to its message).
+    ModLogClip { job: &'a Job },
+    /// For the mod log: a prompt was refused by a rule.
+    ModLogRefusal {
+        user: UserId,
+        channel: ChannelId,
+        prompt: &'a str,
+        owner: RuleOwner,
+    },
+    /// The first line of a channel that just became the mod log.
+    ModLogStart,
     /// In each thread when the bot runs without the Message Content intent.
     IntentTip,
     /// For the operator's alert channel: PixelDojo rejected the API key.
@@ -165,21 +194,15 @@ pub enum Body<'a> {
     LowCredits { remaining: i64, threshold: i64 },
 }
 
-/// A permission the bot lacks where it wanted to post.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    SendMessages,
-    SendMessagesInThreads,
-    AttachFiles,
-}
-
 /// Where a job stands, for its progress message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
-    /// Waiting in line; `position` 1 is next.
+    /// Waiting in line; `position` 1 is next. `builds_on` when the job continues the clip
+    /// it waits for.
     Queued {
         position: usize,
         behind_conversation: bool,
+        builds_on: bool,
     },
     Submitting,
     Rendering {
@@ -227,8 +250,28 @@ pub enum LinkReason {
 pub struct Version {
     /// `v1`, `v2`, `v1.1`, ...
     pub label: String,
-    /// The label of the clip it continued.
-    pub parent_label: Option<String>,
+    /// What it was made from, for its label.
+    pub origin: Option<VersionOrigin>,
     /// Whether PixelDojo gave an id to continue this clip from.
     pub can_continue: bool,
+}
+
+/// What a clip was made from, by the label of that clip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionOrigin {
+    /// It continues that clip.
+    From(String),
+    /// The same request as that clip, with a new seed.
+    RerollOf(String),
+    /// That clip's prompts and inputs in another aspect ratio.
+    FlipOf { label: String, aspect: AspectRatio },
+}
+
+/// Where a posted clip is, to link to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClipLink {
+    pub guild: Option<GuildId>,
+    pub channel: ChannelId,
+    pub message: MessageId,
+    pub label: String,
 }

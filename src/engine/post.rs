@@ -5,15 +5,19 @@
 //! A final message is posted at most once: each carries the job's nonce, and before posting,
 //! the recent messages are searched for one already there (a post whose answer was lost longer
 //! ago than Discord's nonce window).
+//!
+//! Also here: closing the progress and status messages once the outcome is posted, and keeping
+//! the status message above a thread pointed at the thread's newest clip.
 
 use tracing::{info, warn};
 
 use super::ports::{
-    Body, ChatError, ClipFile, LinkReason, Nonce, NonceKind, Outgoing, Permission, Version,
+    Body, ChatError, ClipFile, ClipLink, LinkReason, Nonce, NonceKind, Outgoing, Permission,
+    Version,
 };
 use super::{DiscordError, EngineEvent, Inner};
-use crate::domain::ids::{ChannelId, MessageId};
-use crate::domain::job::{FailReason, Job};
+use crate::domain::ids::{ChannelId, ConversationId, MessageId};
+use crate::domain::job::{FailReason, Job, JobState};
 
 /// Where a final message landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +83,7 @@ pub(super) async fn clip(
             let posted = in_conversation(cx, job, Final::Clip(&link, version)).await;
             match posted {
                 Err(ChatError::MissingPermission) => {
+                    missing(cx, job, send_permission(job));
                     privately(cx, job, Final::Clip(&link, version)).await
                 }
                 other => other,
@@ -96,7 +101,12 @@ pub(super) async fn clip(
             };
             match posted {
                 Err(ChatError::MissingPermission) => {
+                    missing(cx, job, send_permission(job));
                     privately(cx, job, Final::Clip(&link, version)).await
+                }
+                Ok(posted) => {
+                    missing(cx, job, Permission::AttachFiles);
+                    Ok(posted)
                 }
                 other => other,
             }
@@ -113,8 +123,30 @@ pub(super) async fn failure(
     reason: &FailReason,
 ) -> Result<Posted, ChatError> {
     match in_conversation(cx, job, Final::Failure(reason)).await {
-        Err(ChatError::MissingPermission) => privately(cx, job, Final::Failure(reason)).await,
+        Err(ChatError::MissingPermission) => {
+            missing(cx, job, send_permission(job));
+            privately(cx, job, Final::Failure(reason)).await
+        }
         other => other,
+    }
+}
+
+/// The permission to post where the job posts.
+fn send_permission(job: &Job) -> Permission {
+    match &job.place {
+        Some(place) if place.in_thread => Permission::SendMessagesInThreads,
+        _ => Permission::SendMessages,
+    }
+}
+
+/// Reports a permission the bot lacks where the job posts (in a server), for its moderators.
+fn missing(cx: &Inner, job: &Job, permission: Permission) {
+    if job.guild.is_some() {
+        cx.emit(EngineEvent::PermissionMissing {
+            job,
+            channel: job.posts_in(),
+            permission,
+        });
     }
 }
 
@@ -183,10 +215,7 @@ async fn already_posted(
 
 /// Sends a final message to the user directly, when the channel refuses the bot.
 async fn privately(cx: &Inner, job: &Job, what: Final<'_>) -> Result<Posted, ChatError> {
-    let permission = match &job.place {
-        Some(place) if place.in_thread => Permission::SendMessagesInThreads,
-        _ => Permission::SendMessages,
-    };
+    let permission = send_permission(job);
     let dm = cx.chat.dm_channel(job.user).await?;
     if let Some(message) = cx.chat.find_final(dm, job.id).await? {
         return Ok(Posted {
@@ -212,27 +241,79 @@ async fn privately(cx: &Inner, job: &Job, what: Final<'_>) -> Result<Posted, Cha
     })
 }
 
-/// Marks the progress message (and the status message above the thread) as finished.
-pub(super) async fn close_progress(cx: &Inner, job: &Job, delivered: bool) {
+/// Marks the progress message (and the status message above the thread, which links to
+/// `latest`, the clip just posted) as finished.
+pub(super) async fn close_progress(
+    cx: &Inner,
+    job: &Job,
+    delivered: bool,
+    latest: Option<&ClipLink>,
+) {
     let Some(place) = &job.place else { return };
     let mut edits = Vec::new();
     if let Some(progress) = place.progress_message {
-        edits.push((place.conversation.channel(), progress, !place.in_thread));
+        edits.push((
+            place.conversation.channel(),
+            progress,
+            !place.in_thread,
+            None,
+        ));
     }
     if let (true, Some(status)) = (place.in_thread, place.status_message) {
-        edits.push((job.channel, status, true));
+        edits.push((job.channel, status, true, latest));
     }
-    for (channel, message, with_header) in edits {
+    for (channel, message, with_header, latest) in edits {
         let body = Body::Closed {
             job,
             delivered,
             with_header,
+            latest,
         };
-        if let Err(e) = cx.chat.edit(channel, message, body).await {
-            cx.emit(EngineEvent::DiscordError {
-                kind: DiscordError::Edit,
-            });
-            warn!(error = %e, "cannot close the status message");
-        }
+        edit_closed(cx, channel, message, body).await;
+    }
+}
+
+/// Points the status message above a thread the bot opened at the thread's newest clip that
+/// was not deleted: after a follow-up is posted there, or a clip is deleted. Best effort.
+pub(super) async fn point_status(cx: &Inner, conversation: ConversationId) {
+    let record = match cx.store.conversation(conversation) {
+        Ok(Some(record)) if record.owned => record,
+        Ok(_) => return,
+        Err(e) => return warn!(error = %e, "cannot read the conversation"),
+    };
+    let root = match record.opened_for.map(|id| cx.store.job(id)) {
+        Some(Ok(Some(root))) if root.state.is_final() => root,
+        Some(Err(e)) => return warn!(error = %e, "cannot read the thread's first job"),
+        // Still open: its own outcome updates the status message.
+        _ => return,
+    };
+    let Some(place) = root.place.as_ref().filter(|p| p.in_thread) else {
+        return;
+    };
+    let Some(status) = place.status_message else {
+        return;
+    };
+    let latest = record.latest_clip().map(|clip| ClipLink {
+        guild: root.guild,
+        channel: conversation.channel(),
+        message: clip.message_id,
+        label: clip.label.clone(),
+    });
+    let delivered = latest.is_some() || matches!(root.state, JobState::Delivered { .. });
+    let body = Body::Closed {
+        job: &root,
+        delivered,
+        with_header: true,
+        latest: latest.as_ref(),
+    };
+    edit_closed(cx, root.channel, status, body).await;
+}
+
+async fn edit_closed(cx: &Inner, channel: ChannelId, message: MessageId, body: Body<'_>) {
+    if let Err(e) = cx.chat.edit(channel, message, body).await {
+        cx.emit(EngineEvent::DiscordError {
+            kind: DiscordError::Edit,
+        });
+        warn!(error = %e, "cannot close the status message");
     }
 }

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 
 use crate::domain::ids::{ConversationId, JobId, UserId};
-use crate::domain::job::{Job, JobState};
+use crate::domain::job::{Job, JobState, StateName};
 use crate::domain::plan::{Plan, Price};
 use crate::domain::queue::{self, Entry, Phase, Verdict};
 use crate::domain::render::RenderModel;
@@ -43,8 +43,8 @@ pub enum Turn {
     Go,
     /// It waits; the verdict says behind whom.
     Wait(Verdict),
-    /// It was cancelled while it waited.
-    Cancelled,
+    /// It was cancelled while it waited, by its requester or by a moderator.
+    Cancelled { by_moderator: bool },
 }
 
 /// A running job waiting for poll turns.
@@ -119,7 +119,10 @@ impl Plans {
 
 struct Live {
     entry: Entry,
-    cancelled: bool,
+    /// The job's state, as last persisted (for the jobs-by-state gauge).
+    state: StateName,
+    /// Set once a cancel won: whether someone other than the requester cancelled it.
+    cancelled: Option<bool>,
     task: Option<AbortHandle>,
 }
 
@@ -132,7 +135,7 @@ struct State {
 }
 
 impl State {
-    /// Every polling job, as the scheduler sees it now, with its backoff hold.
+    /// Every polling job not held off by a backoff, as the scheduler sees it now.
     fn candidates(
         &mut self,
         now_ms: i64,
@@ -207,7 +210,8 @@ impl Registry {
             job.id,
             Live {
                 entry: entry(job),
-                cancelled: false,
+                state: job.state.name(),
+                cancelled: None,
                 task: None,
             },
         );
@@ -227,6 +231,7 @@ impl Registry {
         if let Some(live) = self.lock().jobs.get_mut(&job.id) {
             let cancelled_phase = live.entry.phase;
             live.entry = entry(job);
+            live.state = job.state.name();
             // A start claimed under the lock is not undone by a stale state write.
             if cancelled_phase == Phase::Active && live.entry.phase == Phase::Queued {
                 live.entry.phase = Phase::Active;
@@ -278,7 +283,7 @@ impl Registry {
         if !matches!(live.entry.phase, Phase::Queued | Phase::Opening) {
             return Err(CancelError::NotQueued);
         }
-        live.cancelled = true;
+        live.cancelled = Some(live.entry.user != by);
         drop(s);
         self.queue_changed.notify_waiters();
         Ok(())
@@ -286,7 +291,19 @@ impl Registry {
 
     /// Whether a cancel won for this job.
     pub fn is_cancelled(&self, id: JobId) -> bool {
-        self.lock().jobs.get(&id).is_some_and(|l| l.cancelled)
+        self.lock()
+            .jobs
+            .get(&id)
+            .is_some_and(|l| l.cancelled.is_some())
+    }
+
+    /// How many jobs with a live task are in each state.
+    pub fn jobs_by_state(&self) -> BTreeMap<StateName, usize> {
+        let mut counts = BTreeMap::new();
+        for live in self.lock().jobs.values() {
+            *counts.entry(live.state).or_default() += 1;
+        }
+        counts
     }
 
     /// Decides whether a queued job may start, and if so marks it active, under the lock:
@@ -298,8 +315,8 @@ impl Registry {
         let Some(live) = s.jobs.get_mut(&id) else {
             return Turn::Go;
         };
-        if live.cancelled {
-            return Turn::Cancelled;
+        if let Some(by_moderator) = live.cancelled {
+            return Turn::Cancelled { by_moderator };
         }
         match queue::verdict(&live.entry, &all, user_limit) {
             Verdict::Go => {
@@ -436,89 +453,4 @@ impl Drop for PostingClip<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::ids::{ChannelId, GuildId};
-    use crate::domain::request::{Draft, GenerationRequest, InputLimits};
-
-    fn job(id: u64, user: u64, state: JobState) -> Job {
-        Job {
-            id: JobId(id),
-            guild: Some(GuildId(1)),
-            channel: ChannelId(2),
-            parent_channel: None,
-            user: UserId(user),
-            request: GenerationRequest::validate(
-                Draft {
-                    prompt: "p".into(),
-                    ..Draft::default()
-                },
-                &InputLimits::from_megabytes(1, 1),
-            )
-            .unwrap(),
-            attachment_size_limit: 1,
-            created_at_ms: 0,
-            place: None,
-            state,
-            asked_in: None,
-            continues: None,
-        }
-    }
-
-    #[test]
-    fn a_job_is_claimed_once_until_released() {
-        let r = Registry::default();
-        let j = job(1, 7, JobState::Queued);
-        assert!(r.claim(&j));
-        assert!(!r.claim(&j));
-        r.release(j.id);
-        assert!(r.claim(&j));
-    }
-
-    #[test]
-    fn a_cancel_wins_over_a_start_decided_after_it_and_loses_to_one_before() {
-        let r = Registry::default();
-        let a = job(1, 7, JobState::Queued);
-        r.claim(&a);
-        r.cancel(a.id, UserId(7), false).unwrap();
-        assert_eq!(r.try_start(a.id, 2), Turn::Cancelled);
-
-        let b = job(2, 7, JobState::Queued);
-        r.claim(&b);
-        assert_eq!(r.try_start(b.id, 2), Turn::Go);
-        assert_eq!(
-            r.cancel(b.id, UserId(7), false),
-            Err(CancelError::NotQueued)
-        );
-        // A stale write of the queued state does not reopen the window.
-        r.update(&b);
-        assert_eq!(
-            r.cancel(b.id, UserId(7), false),
-            Err(CancelError::NotQueued)
-        );
-    }
-
-    #[test]
-    fn only_the_requester_or_a_moderator_may_cancel() {
-        let r = Registry::default();
-        let a = job(1, 7, JobState::Queued);
-        r.claim(&a);
-        assert_eq!(r.cancel(a.id, UserId(8), false), Err(CancelError::NotYours));
-        assert_eq!(r.cancel(a.id, UserId(8), true), Ok(()));
-    }
-
-    #[test]
-    fn starts_decided_at_once_never_pass_the_users_limit() {
-        let r = Registry::default();
-        let jobs: Vec<Job> = (1..=5).map(|i| job(i, 7, JobState::Queued)).collect();
-        for j in &jobs {
-            r.claim(j);
-        }
-        let started = jobs
-            .iter()
-            .filter(|j| r.try_start(j.id, 2) == Turn::Go)
-            .count();
-        assert_eq!(started, 2);
-        assert_eq!(r.user_jobs(UserId(7)), (2, 3));
-    }
-}
+mod tests;

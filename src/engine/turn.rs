@@ -1,11 +1,14 @@
 //! Step `Queued`, first half: wait in line until the user's concurrency and the conversation
 //! allow the job to start, telling the user where they stand; then resolve what a follow-up
-//! continues, and hand over to [`super::submit`].
+//! continues (its parent's `video_id`, line and container), and hand over to
+//! [`super::submit`].
 
 use super::ports::Progress;
 use super::registry::Turn;
 use super::{submit, Inner, Step};
+use crate::domain::ids::JobId;
 use crate::domain::job::{FailReason, Job, JobState, ParentRef};
+use crate::domain::lineage::Lineage;
 use crate::domain::queue::Verdict;
 
 pub(super) async fn wait_then_submit(cx: &Inner, mut job: Job) -> Step {
@@ -18,14 +21,19 @@ pub(super) async fn wait_then_submit(cx: &Inner, mut job: Job) -> Step {
         let limit = (cx.concurrency)(&job);
         match cx.registry.try_start(job.id, limit) {
             Turn::Go => break,
-            Turn::Cancelled => {
-                tracing::info!("cancelled while queued");
-                let reason = FailReason::Cancelled;
+            Turn::Cancelled { by_moderator } => {
+                tracing::info!(by_moderator, "cancelled while queued");
+                let reason = if by_moderator {
+                    FailReason::CancelledByModerator
+                } else {
+                    FailReason::Cancelled
+                };
                 return cx.transition(job, JobState::Failing { reason }).await;
             }
             Turn::Wait(verdict) => {
                 if told != Some(verdict) {
-                    cx.progress(&job, &waiting(verdict)).await;
+                    cx.progress(&job, &waiting(verdict, job.continues.is_some()))
+                        .await;
                     told = Some(verdict);
                 }
             }
@@ -40,7 +48,8 @@ pub(super) async fn wait_then_submit(cx: &Inner, mut job: Job) -> Step {
         let conversation = job.conversation();
         let record = conversation.and_then(|c| cx.store.conversation(c).ok().flatten());
         let clip = record.as_ref().and_then(|r| match parent {
-            ParentRef::Latest => r.clips.last(),
+            // A deleted clip is not continued by a plain message.
+            ParentRef::Latest => r.latest_clip(),
             ParentRef::Job(id) => r.clips.iter().find(|c| c.job_id == id),
         });
         match clip.and_then(|c| c.video_id.clone().map(|v| (c.job_id, v))) {
@@ -48,6 +57,7 @@ pub(super) async fn wait_then_submit(cx: &Inner, mut job: Job) -> Step {
                 job.request = job.request.with_video_id(video_id);
                 // Pin the parent so a restart continues the same clip.
                 job.continues = Some(ParentRef::Job(parent_job));
+                inherit(cx, &mut job, parent_job);
             }
             None => {
                 let reason = FailReason::NoVideoId;
@@ -62,15 +72,31 @@ pub(super) async fn wait_then_submit(cx: &Inner, mut job: Job) -> Step {
     submit::submit(cx, job).await
 }
 
-fn waiting(verdict: Verdict) -> Progress {
+/// A continuation takes its parent's line (for its header and its buttons) and container.
+fn inherit(cx: &Inner, job: &mut Job, parent: JobId) {
+    match cx.store.job(parent) {
+        Ok(Some(p)) => {
+            job.lineage = Some(Lineage::continuing(&p.request, p.lineage.as_ref()));
+            if job.request.format_choice().is_none() {
+                job.request = job.request.with_format(p.request.format_choice());
+            }
+        }
+        Ok(None) => tracing::warn!(parent = %parent, "the continued clip's job is not stored"),
+        Err(e) => tracing::warn!(error = %e, "cannot read the continued clip's job"),
+    }
+}
+
+fn waiting(verdict: Verdict, builds_on: bool) -> Progress {
     match verdict {
         Verdict::BehindUser { position } => Progress::Queued {
             position,
             behind_conversation: false,
+            builds_on,
         },
         _ => Progress::Queued {
             position: 1,
             behind_conversation: true,
+            builds_on,
         },
     }
 }

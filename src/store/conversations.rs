@@ -1,10 +1,11 @@
 //! Conversations: `threads` (conversation channel id, u64 big-endian → [`Conversation`] as
-//! JSON): the clips posted there, their version labels, and whether the bot made the thread.
+//! JSON): the clips posted there (and which were deleted), their version labels, whether the
+//! bot made the thread, and whose thread it is.
 
 use serde::{Deserialize, Serialize};
 
 use super::{key, Result, Store};
-use crate::domain::ids::{ChannelId, ConversationId, JobId, MessageId};
+use crate::domain::ids::{ChannelId, ConversationId, JobId, MessageId, UserId};
 use crate::domain::versions::{next_label, Labelled};
 
 /// One clip posted in a conversation.
@@ -21,6 +22,10 @@ pub struct ClipRecord {
     /// The clip it continued.
     #[serde(default)]
     pub parent: Option<JobId>,
+    /// Its message was deleted (the 🗑 button): it is not continued any more, and its label
+    /// stays taken.
+    #[serde(default)]
+    pub removed: bool,
 }
 
 /// A version label given to a job before its clip is posted.
@@ -48,12 +53,21 @@ pub struct Conversation {
     /// The channel the thread hangs from, whose rules apply in it.
     #[serde(default)]
     pub parent: Option<ChannelId>,
+    /// Who asked for the clip the thread was opened for: their plain messages continue it.
+    /// `None` in records from before it was kept (the opening job's user is then asked).
+    #[serde(default)]
+    pub requester: Option<UserId>,
 }
 
 impl Conversation {
     /// The clip carried by a message.
     pub fn clip_by_message(&self, message: MessageId) -> Option<&ClipRecord> {
         self.clips.iter().find(|c| c.message_id == message)
+    }
+
+    /// The newest clip that was not deleted: what a plain message continues.
+    pub fn latest_clip(&self) -> Option<&ClipRecord> {
+        self.clips.iter().rev().find(|c| !c.removed)
     }
 
     pub fn label_of(&self, job: JobId) -> Option<&str> {
@@ -88,16 +102,34 @@ impl Store {
         Ok(())
     }
 
-    /// Records a thread the bot is about to make for `job` from a message in `parent`, before
-    /// the thread exists, so that a message arriving the moment it appears is already
-    /// understood.
-    pub fn open_thread(&self, id: ConversationId, job: JobId, parent: ChannelId) -> Result<()> {
+    /// Records a thread the bot is about to make for `job`, asked by `requester`, from a
+    /// message in `parent`, before the thread exists, so that a message arriving the moment it
+    /// appears is already understood.
+    pub fn open_thread(
+        &self,
+        id: ConversationId,
+        job: JobId,
+        parent: ChannelId,
+        requester: UserId,
+    ) -> Result<()> {
         self.update_conversation(id, |c| {
             c.owned = true;
             c.opened_for = Some(job);
             c.parent = Some(parent);
+            c.requester = Some(requester);
         })?;
         Ok(())
+    }
+
+    /// Marks `job`'s clip in a conversation as deleted; returns it, or `None` when the
+    /// conversation has no such clip.
+    pub fn remove_clip(&self, id: ConversationId, job: JobId) -> Result<Option<ClipRecord>> {
+        let c = self.update_conversation(id, |c| {
+            if let Some(clip) = c.clips.iter_mut().find(|clip| clip.job_id == job) {
+                clip.removed = true;
+            }
+        })?;
+        Ok(c.clips.into_iter().find(|clip| clip.job_id == job))
     }
 
     /// Forgets a conversation record that holds no clip (a thread that could not be made).
@@ -183,6 +215,7 @@ mod tests {
             message_id: MessageId(job * 10),
             label: format!("v{job}"),
             parent: None,
+            removed: false,
         };
         store.record_clip(conv(7), clip(1, Some("v1"))).unwrap();
         store.record_clip(conv(7), clip(1, Some("v1"))).unwrap();
@@ -226,12 +259,36 @@ mod tests {
         assert!(store.conversation(conv(5)).unwrap().unwrap().owned);
         store.ensure_conversation(conv(6), false).unwrap();
         assert!(!store.conversation(conv(6)).unwrap().unwrap().owned);
-        store.open_thread(conv(9), JobId(1), ChannelId(4)).unwrap();
-        assert_eq!(
-            store.conversation(conv(9)).unwrap().unwrap().opened_for,
-            Some(JobId(1))
-        );
+        store
+            .open_thread(conv(9), JobId(1), ChannelId(4), UserId(3))
+            .unwrap();
+        let opened = store.conversation(conv(9)).unwrap().unwrap();
+        assert_eq!(opened.opened_for, Some(JobId(1)));
+        assert_eq!(opened.requester, Some(UserId(3)));
         store.forget_empty_conversation(conv(9)).unwrap();
         assert_eq!(store.conversation(conv(9)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_deleted_clip_stays_in_the_history_but_is_not_the_latest_any_more() {
+        let (_dir, store) = store();
+        for job in 1..=2 {
+            let clip = ClipRecord {
+                job_id: JobId(job),
+                video_id: Some(format!("vid{job}")),
+                message_id: MessageId(job * 10),
+                label: format!("v{job}"),
+                parent: None,
+                removed: false,
+            };
+            store.record_clip(conv(7), clip).unwrap();
+        }
+        let removed = store.remove_clip(conv(7), JobId(2)).unwrap().unwrap();
+        assert!(removed.removed);
+        let c = store.conversation(conv(7)).unwrap().unwrap();
+        assert_eq!(c.clips.len(), 2);
+        assert_eq!(c.latest_clip().unwrap().job_id, JobId(1));
+        assert!(c.clip_by_message(MessageId(20)).unwrap().removed);
+        assert_eq!(store.remove_clip(conv(7), JobId(9)).unwrap(), None);
     }
 }

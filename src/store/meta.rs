@@ -7,13 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use super::{Result, Store};
 use crate::domain::ids::{ChannelId, GuildId};
+use crate::domain::permissions::Permission;
 use crate::domain::render::RenderStats;
 
 /// Something that happens once only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Once {
-    /// The tip about thread permissions in a channel.
-    ThreadTip(ChannelId),
+    /// The tip to a server's moderators that the bot lacks a permission in a channel.
+    PermissionTip(ChannelId, Permission),
     /// The welcome message in a server.
     Welcome(GuildId),
 }
@@ -21,7 +22,7 @@ pub enum Once {
 impl Once {
     fn key(self) -> String {
         match self {
-            Self::ThreadTip(channel) => format!("once:thread-tip:{channel}"),
+            Self::PermissionTip(channel, p) => format!("once:permission-tip:{channel}:{}", p.key()),
             Self::Welcome(guild) => format!("once:welcome:{guild}"),
         }
     }
@@ -120,10 +121,12 @@ mod tests {
     #[test]
     fn first_time_is_true_once() {
         let (_dir, store) = store();
-        let tip = |c| Once::ThreadTip(ChannelId(c));
+        let tip = |c| Once::PermissionTip(ChannelId(c), Permission::AttachFiles);
         assert!(store.first_time(tip(1)).unwrap());
         assert!(!store.first_time(tip(1)).unwrap());
         assert!(store.first_time(tip(2)).unwrap());
+        let other = Once::PermissionTip(ChannelId(1), Permission::CreatePublicThreads);
+        assert!(store.first_time(other).unwrap());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! - `conversations`: each conversation's clips and version labels.
 //! - `usage`: usage counters, reservations and their settlement, server policies, the balance.
 //! - `meta`: learned render times, once-only flags and short-lived drafts.
+//! - `servers`: each server's moderation settings (prompt rules, mod log) and system channel.
+//! - `history`: each member's posted clips, newest first.
 //!
 //! Values are JSON so that a data folder stays readable across versions. Writes that must survive
 //! a crash before a side effect are flushed ([`Store::put_job_durable`]).
@@ -13,11 +15,14 @@
 use std::path::Path;
 
 mod conversations;
+mod history;
 mod jobs;
 mod meta;
+mod servers;
 mod usage;
 
 pub use conversations::{ClipRecord, Conversation, LabelRecord};
+pub use history::{Clip, Page};
 pub use jobs::{Admission, Admitted};
 pub use meta::Once;
 pub use usage::{Balance, CounterKind, Report, Reservation, ReserveRequest};
@@ -49,6 +54,8 @@ pub struct Store {
     reservations: sled::Tree,
     policies: sled::Tree,
     usage_meta: sled::Tree,
+    servers: sled::Tree,
+    history: sled::Tree,
     /// Whether [`Store::flush`] reaches the disk (always, but in the simulation).
     durable: bool,
 }
@@ -90,6 +97,8 @@ impl Store {
             reservations: db.open_tree("usage_reservations")?,
             policies: db.open_tree("guild_policies")?,
             usage_meta: db.open_tree("usage_meta")?,
+            servers: db.open_tree("servers")?,
+            history: db.open_tree("history")?,
             db,
             durable,
         })
@@ -160,6 +169,8 @@ pub(crate) mod test_support {
             state,
             asked_in: None,
             continues: None,
+            lineage: None,
+            made_from: None,
         }
     }
 }

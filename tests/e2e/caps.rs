@@ -229,7 +229,7 @@ async fn a_non_admin_using_omni_admin_is_refused_even_if_discord_lets_the_call_t
     )
     .await;
     assert!(
-        content(&r).contains("`user_daily_videos` is now **100**"),
+        content(&r).contains("**Clips per member per day** is now **100**"),
         "{r}"
     );
     let third = omni_reply(&world, "third", Ctx::guild(discord::USER_ID)).await;

@@ -39,22 +39,23 @@ async fn admin(world: &World, sub: &str, options: Value, resolved: Value) -> Val
     world.response_to(id).await
 }
 
-/// `/omni-admin channels action: deny this channel channel: <the text channel>`.
+/// `/omni-admin channels deny channel: <the text channel>`.
 async fn deny_text_channel(world: &World) {
     let channel = discord::TEXT_CHANNEL_ID;
-    let answer = admin(
-        world,
-        "channels",
-        json!([
-            {"name": "action", "type": 4, "value": 1},
+    let (id, mut payload) = world.discord.slash_command(
+        "omni-admin",
+        vec![json!({"name": "channels", "type": 2, "options": [{"name": "deny", "type": 1, "options": [
             {"name": "channel", "type": 7, "value": channel.to_string()},
-        ]),
-        json!({"channels": {channel.to_string(): {
-            "id": channel.to_string(), "name": "general", "type": 0,
-            "permissions": discord::perms::ALL.to_string(),
-        }}}),
-    )
-    .await;
+        ]}]})],
+        vec![],
+        Ctx::admin(),
+    );
+    payload["data"]["resolved"] = json!({"channels": {channel.to_string(): {
+        "id": channel.to_string(), "name": "general", "type": 0,
+        "permissions": discord::perms::ALL.to_string(),
+    }}});
+    world.discord.dispatch("INTERACTION_CREATE", payload).await;
+    let answer = world.response_to(id).await;
     assert!(
         content(&answer).contains(&format!("can't be started in <#{channel}>")),
         "{answer}"
@@ -215,7 +216,8 @@ async fn server_admins_may_lower_the_owners_monthly_credit_ceiling_but_not_raise
         ..Settings::default()
     })
     .await;
-    // `guild_monthly_credits` is the fourth choice of `limit` (poise sends choice indexes).
+    // "PixelDojo credits per month for the server" is the fourth choice of `limit` (poise
+    // sends choice indexes).
     let set = |value: i64| {
         json!([
             {"name": "limit", "type": 4, "value": 3},
@@ -225,7 +227,7 @@ async fn server_admins_may_lower_the_owners_monthly_credit_ceiling_but_not_raise
     let monthly = |overview: &str| {
         overview
             .lines()
-            .find(|l| l.contains("`guild_monthly_credits` ="))
+            .find(|l| l.contains("PixelDojo credits per month for the server:"))
             .unwrap_or_default()
             .to_owned()
     };
@@ -245,7 +247,7 @@ async fn server_admins_may_lower_the_owners_monthly_credit_ceiling_but_not_raise
     }
     let answer = admin(&world, "set", set(400), Value::Null).await;
     assert!(
-        content(&answer).contains("`guild_monthly_credits` is now **400**"),
+        content(&answer).contains("**PixelDojo credits per month for the server** is now **400**"),
         "{answer}"
     );
     let limits = content(&admin(&world, "limits", json!([]), Value::Null).await);

@@ -1,4 +1,6 @@
 mod caps;
+mod controls;
+mod conversation;
 mod discord_faults;
 mod fake_discord_selftest;
 mod fake_pixeldojo_selftest;

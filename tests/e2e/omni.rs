@@ -275,34 +275,33 @@ async fn a_restart_in_the_middle_of_a_job_still_posts_the_video_exactly_once() {
 }
 
 #[tokio::test]
-async fn without_thread_permission_the_clip_is_posted_in_place_with_a_tip_once() {
+async fn without_thread_permission_the_clip_is_posted_in_place_and_told_privately_never_as_a_ping()
+{
     let world = World::start().await;
     let ctx = || Ctx::guild(discord::USER_ID).in_channel(discord::NO_THREADS_CHANNEL_ID);
-    world
-        .omni_as(json!({"prompt": "first"}), vec![], ctx())
-        .await;
-    let tip = world
-        .bot_message(discord::NO_THREADS_CHANNEL_ID, "Create Public Threads")
-        .await;
-    assert!(tip.mentions.contains(&discord::USER_ID));
-    world
-        .bot_message(discord::NO_THREADS_CHANNEL_ID, "here's your clip")
-        .await;
-    world
-        .omni_as(json!({"prompt": "second"}), vec![], ctx())
-        .await;
+    for prompt in ["first", "second"] {
+        let id = world
+            .omni_as(json!({"prompt": prompt}), vec![], ctx())
+            .await;
+        // The private answer says why there is no thread, and where the clip goes instead.
+        let ack = world.response_to(id).await;
+        let text = ack["data"]["content"].as_str().unwrap_or_default();
+        assert!(text.contains("**Create Public Threads**"), "{text}");
+        assert!(text.contains("in this channel"), "{text}");
+    }
     let deadline = Instant::now() + WAIT;
     while world.clips_in(discord::NO_THREADS_CHANNEL_ID).len() < 2 {
         assert!(Instant::now() < deadline, "{}", world.logs());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let tips = world
+    // No tip in the channel, and nobody pinged about admin work.
+    let public: Vec<_> = world
         .discord
         .messages_in(discord::NO_THREADS_CHANNEL_ID)
-        .iter()
-        .filter(|m| m.content.contains("Create Public Threads"))
-        .count();
-    assert_eq!(tips, 1);
+        .into_iter()
+        .filter(|m| !m.is_ephemeral() && m.content.contains("Create Public Threads"))
+        .collect();
+    assert!(public.is_empty(), "{public:#?}");
     assert!(world.discord.threads().is_empty());
 }
 

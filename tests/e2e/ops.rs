@@ -253,7 +253,7 @@ async fn healthz_turns_503_when_the_gateway_goes_away_and_200_when_the_bot_recon
 
 /// One sample of Prometheus text: its name, labels and value.
 #[derive(Debug)]
-struct Sample {
+pub(crate) struct Sample {
     name: String,
     labels: BTreeMap<String, String>,
     value: f64,
@@ -261,7 +261,7 @@ struct Sample {
 
 /// Parses the Prometheus text exposition format strictly enough to catch a malformed line:
 /// comments are `# HELP`/`# TYPE`, every other non-empty line is `name{labels} value`.
-fn parse_prometheus(text: &str) -> Result<Vec<Sample>, String> {
+pub(crate) fn parse_prometheus(text: &str) -> Result<Vec<Sample>, String> {
     let mut samples = Vec::new();
     for line in text.lines() {
         if line.trim().is_empty() {
@@ -343,7 +343,7 @@ fn parse_labels(body: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(labels)
 }
 
-fn value_of(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn value_of(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     samples
         .iter()
         .find(|s| {

@@ -409,4 +409,17 @@ impl Chat for SimChat {
         // The simulated requests carry no attachments.
         Ok(urls.to_vec())
     }
+
+    async fn delete(&self, channel: ChannelId, message: MessageId) -> Result<(), ChatError> {
+        self.latency().await;
+        if self.down() {
+            return Err(Self::unavailable());
+        }
+        let mut s = self.lock();
+        let Some(c) = s.channels.get_mut(&channel).filter(|c| !c.deleted) else {
+            return Err(ChatError::Gone);
+        };
+        c.messages.retain(|m| m.id != message);
+        Ok(())
+    }
 }

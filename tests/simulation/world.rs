@@ -232,6 +232,8 @@ fn build(
         limits: InputLimits::from_megabytes(20, 100),
         seeds: Arc::new(move || i64::from(seeds.lock().unwrap().gen::<u32>())),
         hooks: vec![hook],
+        rules: omni_bot::app::Rules::default(),
+        plain_messages: omni_bot::domain::intent::PlainMessages::Requester,
     })
 }
 
@@ -352,6 +354,7 @@ impl Sim {
                     request: self.request(duration),
                     asked_in: None,
                     continues: None,
+                    made_from: None,
                 };
                 let first = self.app.start(ask.clone()).await.ok();
                 if let Some(started) = first {
@@ -501,6 +504,8 @@ impl Sim {
             attachments: Vec::new(),
             replied_to,
             replied_to_bot: replied_to.is_some(),
+            // Only the requester's plain messages count; others mention the bot half the time.
+            mentions_bot: pick / 3 % 2 == 0,
         };
         let started = |outcome| match outcome {
             MessageOutcome::Started(s) => Some(s),

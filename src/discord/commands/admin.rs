@@ -1,15 +1,30 @@
-//! `/omni-admin`: server admins see and change the server's usage caps, allowances and channels,
-//! and see its usage. Registered with the Manage Server default permission, and checked again
-//! here from the member's permissions in the interaction, because server owners can change
-//! command permissions (and Discord does not apply them to subcommands separately).
+//! `/omni-admin`: server admins see and change the server's usage caps, allowances, channels,
+//! prompt rules and mod log, and see its usage and its clips in flight. Registered with the
+//! Manage Server default permission, and checked again here from the member's permissions in
+//! the interaction, because server owners can change command permissions (and Discord does not
+//! apply them to subcommands separately). `jobs` also answers moderators (Manage Messages).
+//!
+//! - `caps`: `limits`, `set`, `allowance-role`, `allowance-user`, `reset-user`, `usage`;
+//! - `channels`: `channels allow | deny | clear`;
+//! - `moderation`: `prompt-rules add | remove | list`, `mod-log`, `jobs`;
+//! - `follow_ups`: `follow-ups` (whose plain messages continue a clip).
+//!
+//! Every answer is private and fits Discord's limits: a long one comes in pages, and one too
+//! long for a few pages comes as a file.
+
+mod caps;
+mod channels;
+mod follow_ups;
+mod moderation;
+
+pub use caps::LimitChoice;
 
 use poise::serenity_prelude as serenity;
 
 use crate::discord::errors::UserError;
 use crate::discord::texts;
 use crate::discord::{Context, Error};
-use crate::domain::ids::{ChannelId, GuildId, RoleId, Scope, UserId};
-use crate::domain::quota::{self, LimitName};
+use crate::domain::ids::GuildId;
 
 /// Who may use `/omni-admin`: members with Manage Server (or Administrator) in the interaction.
 fn require_admin(ctx: &Context<'_>) -> Result<GuildId, Error> {
@@ -27,6 +42,51 @@ fn require_admin(ctx: &Context<'_>) -> Result<GuildId, Error> {
     } else {
         Err(UserError(texts::ADMIN_ONLY.into()).into())
     }
+}
+
+/// Who may see the server's clips in flight: moderators (Manage Messages) and admins.
+fn require_moderator(ctx: &Context<'_>) -> Result<GuildId, Error> {
+    let guild = ctx
+        .guild_id()
+        .ok_or_else(|| UserError(texts::SERVER_ONLY.into()))?;
+    let permissions = match ctx {
+        poise::Context::Application(app) => {
+            app.interaction.member.as_ref().and_then(|m| m.permissions)
+        }
+        poise::Context::Prefix(_) => None,
+    };
+    if permissions.is_some_and(|p| p.manage_messages() || p.manage_guild() || p.administrator()) {
+        Ok(GuildId(guild.get()))
+    } else {
+        Err(UserError(texts::MODERATORS_ONLY.into()).into())
+    }
+}
+
+/// At most this many private messages for one answer; longer ones come as a file.
+const MAX_PAGES: usize = 4;
+
+/// A private answer in as many messages as it takes (each within Discord's 2,000 characters),
+/// or, when that would be too many, its first page with the whole answer as a text file.
+async fn reply_pages(ctx: Context<'_>, text: String) -> Result<(), Error> {
+    let pages = texts::paginate(&text, texts::CONTENT_MAX);
+    if pages.len() > MAX_PAGES {
+        let first = texts::paginate(&pages[0], texts::CONTENT_MAX - 200).remove(0);
+        let content = format!("{first}\n{}", texts::WHOLE_ANSWER_ATTACHED);
+        let file = serenity::CreateAttachment::bytes(text.into_bytes(), "omni-admin.txt");
+        ctx.send(
+            poise::CreateReply::default()
+                .ephemeral(true)
+                .content(content)
+                .attachment(file)
+                .allowed_mentions(serenity::CreateAllowedMentions::new()),
+        )
+        .await?;
+        return Ok(());
+    }
+    for page in pages {
+        reply(ctx, page).await?;
+    }
+    Ok(())
 }
 
 async fn reply(ctx: Context<'_>, text: String) -> Result<(), Error> {
@@ -49,254 +109,27 @@ fn allowance(videos: Option<i64>) -> Result<Option<u32>, Error> {
     }
 }
 
-/// Manage the bot's usage limits in this server (Manage Server permission needed).
+/// Manage the bot in this server: limits, channels, prompt rules, mod log (Manage Server).
 #[poise::command(
     slash_command,
     rename = "omni-admin",
     guild_only,
     default_member_permissions = "MANAGE_GUILD",
     subcommands(
-        "limits",
-        "set",
-        "allowance_role",
-        "allowance_user",
-        "channels",
-        "reset_user",
-        "usage"
+        "caps::limits",
+        "caps::set",
+        "caps::allowance_role",
+        "caps::allowance_user",
+        "channels::channels",
+        "caps::reset_user",
+        "caps::usage",
+        "moderation::prompt_rules",
+        "moderation::mod_log",
+        "moderation::jobs",
+        "follow_ups::follow_ups"
     ),
     subcommand_required
 )]
 pub async fn omni_admin(_ctx: Context<'_>) -> Result<(), Error> {
-    Ok(())
-}
-
-/// Show this server's limits, allowances and channel rules.
-#[poise::command(slash_command, guild_only)]
-pub async fn limits(ctx: Context<'_>) -> Result<(), Error> {
-    let guild = require_admin(&ctx)?;
-    let app = &ctx.data().app;
-    let policy = app.store.policy(guild)?;
-    let defaults = app.caps.defaults();
-    let effective = app.caps.effective_with(&policy, UserId(0), &[]).limits;
-    let window = app.caps.window(app.clock.as_ref());
-    let tz = app.caps.time_zone();
-    let text = texts::limits_overview(&defaults, &effective, &policy, tz.name(), &window);
-    reply(ctx, text).await
-}
-
-#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
-pub enum LimitChoice {
-    #[name = "user_daily_videos"]
-    UserDailyVideos,
-    #[name = "guild_daily_videos"]
-    GuildDailyVideos,
-    #[name = "user_concurrent_jobs"]
-    UserConcurrentJobs,
-    #[name = "guild_monthly_credits"]
-    GuildMonthlyCredits,
-}
-
-impl From<LimitChoice> for LimitName {
-    fn from(c: LimitChoice) -> Self {
-        match c {
-            LimitChoice::UserDailyVideos => Self::UserDailyVideos,
-            LimitChoice::GuildDailyVideos => Self::GuildDailyVideos,
-            LimitChoice::UserConcurrentJobs => Self::UserConcurrentJobs,
-            LimitChoice::GuildMonthlyCredits => Self::GuildMonthlyCredits,
-        }
-    }
-}
-
-/// Change one of this server's limits, or put it back to the default.
-#[poise::command(slash_command, guild_only)]
-pub async fn set(
-    ctx: Context<'_>,
-    #[description = "Which limit to change"] limit: LimitChoice,
-    #[description = "The new value; leave empty to go back to the default"]
-    #[min = 0]
-    value: Option<i64>,
-) -> Result<(), Error> {
-    let guild = require_admin(&ctx)?;
-    let name = LimitName::from(limit);
-    let app = &ctx.data().app;
-    let text = match value {
-        Some(v) => {
-            let v = u64::try_from(v).map_err(|_| UserError(texts::NEGATIVE_LIMIT.into()))?;
-            app.caps
-                .check_override(name, v)
-                .map_err(|problem| UserError(texts::limit_problem(name, problem)))?;
-            app.store.update_policy(guild, |p| {
-                p.overrides.insert(name, v);
-            })?;
-            texts::limit_set(name, v)
-        }
-        None => {
-            app.store.update_policy(guild, |p| {
-                p.overrides.remove(&name);
-            })?;
-            texts::limit_reset(name, app.caps.defaults().get(name))
-        }
-    };
-    // Jobs waiting in line may start under a raised concurrency.
-    app.engine.limits_changed();
-    reply(ctx, text).await
-}
-
-/// Give members with a role their own daily clip allowance (0 blocks them).
-#[poise::command(slash_command, guild_only, rename = "allowance-role")]
-pub async fn allowance_role(
-    ctx: Context<'_>,
-    #[description = "The role"] role: serenity::Role,
-    #[description = "Clips per day for this role (0 blocks); leave empty to remove the allowance"]
-    #[min = 0]
-    videos: Option<i64>,
-) -> Result<(), Error> {
-    let guild = require_admin(&ctx)?;
-    let videos = allowance(videos)?;
-    let role_id = RoleId(role.id.get());
-    ctx.data()
-        .app
-        .store
-        .update_policy(guild, |p| match videos {
-            Some(n) => {
-                p.role_allowances.insert(role_id, n);
-            }
-            None => {
-                p.role_allowances.remove(&role_id);
-            }
-        })?;
-    reply(ctx, texts::role_allowance(role_id, videos)).await
-}
-
-/// Give one member their own daily clip allowance (0 blocks them); it beats role allowances.
-#[poise::command(slash_command, guild_only, rename = "allowance-user")]
-pub async fn allowance_user(
-    ctx: Context<'_>,
-    #[description = "The member"] user: serenity::User,
-    #[description = "Clips per day for this member (0 blocks); leave empty to remove the allowance"]
-    #[min = 0]
-    videos: Option<i64>,
-) -> Result<(), Error> {
-    let guild = require_admin(&ctx)?;
-    let videos = allowance(videos)?;
-    let user_id = UserId(user.id.get());
-    ctx.data()
-        .app
-        .store
-        .update_policy(guild, |p| match videos {
-            Some(n) => {
-                p.user_allowances.insert(user_id, n);
-            }
-            None => {
-                p.user_allowances.remove(&user_id);
-            }
-        })?;
-    reply(ctx, texts::user_allowance(user_id, videos)).await
-}
-
-#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
-pub enum ChannelAction {
-    #[name = "allow only listed channels (adds this one)"]
-    Allow,
-    #[name = "deny this channel"]
-    Deny,
-    #[name = "clear (this channel, or every rule if none given)"]
-    Clear,
-}
-
-/// Choose the channels where new clips can be started.
-#[poise::command(slash_command, guild_only)]
-pub async fn channels(
-    ctx: Context<'_>,
-    #[description = "What to do"] action: ChannelAction,
-    #[description = "The channel (needed to allow or deny)"] channel: Option<serenity::ChannelId>,
-) -> Result<(), Error> {
-    let guild = require_admin(&ctx)?;
-    let store = &ctx.data().app.store;
-    let channel = channel.map(|c| ChannelId(c.get()));
-    let text = match (action, channel) {
-        (ChannelAction::Allow | ChannelAction::Deny, None) => {
-            return Err(UserError(texts::PICK_A_CHANNEL.into()).into())
-        }
-        (ChannelAction::Allow, Some(c)) => {
-            store.update_policy(guild, |p| {
-                p.denied_channels.remove(&c);
-                p.allowed_channels.insert(c);
-            })?;
-            texts::channel_allowed(c)
-        }
-        (ChannelAction::Deny, Some(c)) => {
-            store.update_policy(guild, |p| {
-                p.allowed_channels.remove(&c);
-                p.denied_channels.insert(c);
-            })?;
-            texts::channel_denied(c)
-        }
-        (ChannelAction::Clear, Some(c)) => {
-            store.update_policy(guild, |p| {
-                p.allowed_channels.remove(&c);
-                p.denied_channels.remove(&c);
-            })?;
-            texts::channel_cleared(c)
-        }
-        (ChannelAction::Clear, None) => {
-            store.update_policy(guild, |p| {
-                p.allowed_channels.clear();
-                p.denied_channels.clear();
-            })?;
-            texts::CHANNELS_CLEARED.to_owned()
-        }
-    };
-    reply(ctx, text).await
-}
-
-/// Set a member's clip count for today back to zero.
-#[poise::command(slash_command, guild_only, rename = "reset-user")]
-pub async fn reset_user(
-    ctx: Context<'_>,
-    #[description = "The member"] user: serenity::User,
-) -> Result<(), Error> {
-    let guild = require_admin(&ctx)?;
-    let app = &ctx.data().app;
-    let user_id = UserId(user.id.get());
-    let day = app.caps.window(app.clock.as_ref()).day;
-    let before = app
-        .store
-        .reset_user_day(Scope::Guild(guild), user_id, &day)?;
-    reply(ctx, texts::user_reset(user_id, before)).await
-}
-
-/// See who made how many clips and spent how many credits, with a chart of clips per day.
-#[poise::command(slash_command, guild_only)]
-pub async fn usage(
-    ctx: Context<'_>,
-    #[description = "How many days back, today included (default 7, at most 90)"]
-    #[min = 1]
-    #[max = 90]
-    days: Option<i64>,
-) -> Result<(), Error> {
-    let guild = require_admin(&ctx)?;
-    let app = &ctx.data().app;
-    let days = days.unwrap_or(7).clamp(1, 90) as u32;
-    let dates = quota::recent_days(app.clock.utc_now(), app.caps.time_zone(), days);
-    let keys: Vec<String> = dates.into_iter().map(quota::day_key).collect();
-    let report = app.store.report(guild, &keys)?;
-    let mut users: Vec<(UserId, (u64, u64))> = report.per_user.into_iter().collect();
-    users.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let balance = app.store.balance()?.map(|b| (b.credits_remaining, b.at_ms));
-    let text = texts::usage_report(days, &users, balance);
-    let series: Vec<(String, u64)> = keys.into_iter().zip(report.per_day).collect();
-    let png = tokio::task::spawn_blocking(move || crate::chart::videos_per_day(&series)).await?;
-    let mut reply = poise::CreateReply::default()
-        .ephemeral(true)
-        .content(text)
-        .allowed_mentions(serenity::CreateAllowedMentions::new());
-    match png {
-        Ok(png) => {
-            reply = reply.attachment(serenity::CreateAttachment::bytes(png, "omni-usage.png"));
-        }
-        Err(e) => tracing::warn!(error = %e, "usage chart skipped"),
-    }
-    ctx.send(reply).await?;
     Ok(())
 }

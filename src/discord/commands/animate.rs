@@ -1,8 +1,9 @@
-//! "Animate with Omni": a message context-menu command that turns a message's images into a
-//! clip. The first image is the start frame, the others are reference images. The prompt is
-//! asked for in a modal; the images wait in the store under a key carried by the modal's
-//! `custom_id`, so the request survives a restart between the menu and the modal, and they
-//! expire after an hour.
+//! "Animate with Omni": a message context-menu command that turns a message's images (attached,
+//! or shown in its embeds, as a link to an image shows) into a clip. The first image is the
+//! start frame, the others are reference images, up to what one clip can use; the box says how
+//! many that is when the message has more. The prompt is asked for in a modal; the images wait
+//! in the store under a key carried by the modal's `custom_id`, so the request survives a
+//! restart between the menu and the modal, and they expire after an hour.
 
 use poise::serenity_prelude as serenity;
 use serenity::{
@@ -10,8 +11,9 @@ use serenity::{
     CreateModal, InputTextStyle,
 };
 
+use crate::app::MAX_ANIMATED_IMAGES;
 use crate::discord::buttons::Action;
-use crate::discord::origin::attachment;
+use crate::discord::origin::{attachment, embed_image};
 use crate::discord::texts;
 use crate::discord::{Context, Error};
 use crate::domain::request::{Attachment, MediaKind, MAX_PROMPT_CHARS};
@@ -22,12 +24,17 @@ pub async fn animate(ctx: Context<'_>, message: serenity::Message) -> Result<(),
     let poise::Context::Application(app) = ctx else {
         return Ok(());
     };
-    let images: Vec<Attachment> = message
+    let mut images: Vec<Attachment> = Vec::new();
+    let candidates = message
         .attachments
         .iter()
         .map(attachment)
-        .filter(|a| a.kind() == MediaKind::Image)
-        .collect();
+        .chain(message.embeds.iter().filter_map(embed_image));
+    for image in candidates {
+        if image.kind() == MediaKind::Image && !images.iter().any(|i| i.url == image.url) {
+            images.push(image);
+        }
+    }
     let response = if images.is_empty() {
         CreateInteractionResponse::Message(
             CreateInteractionResponseMessage::new()
@@ -47,7 +54,7 @@ pub async fn animate(ctx: Context<'_>, message: serenity::Message) -> Result<(),
         CreateInteractionResponse::Modal(
             CreateModal::new(
                 Action::AnimateSubmit(key).custom_id(),
-                texts::animate_title(images.len()),
+                texts::animate_title(images.len().min(MAX_ANIMATED_IMAGES), images.len()),
             )
             .components(vec![CreateActionRow::InputText(input)]),
         )

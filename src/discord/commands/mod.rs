@@ -3,6 +3,8 @@
 
 pub mod admin;
 pub mod animate;
+pub mod help;
+pub mod history;
 pub mod omni;
 pub mod usage;
 
@@ -14,6 +16,8 @@ pub fn all() -> Vec<poise::Command<Data, Error>> {
         omni::omni(),
         animate::animate(),
         usage::omni_usage(),
+        help::omni_help(),
+        history::omni_history(),
         admin::omni_admin(),
     ]
 }

@@ -3,10 +3,11 @@
 use poise::serenity_prelude as serenity;
 
 use crate::discord::errors::UserError;
-use crate::discord::origin::{attachment, of_interaction};
+use crate::discord::origin::{attachment, bot_permissions, of_interaction, venue};
 use crate::discord::texts;
 use crate::discord::{Context, Error};
 use crate::domain::ids::EventId;
+use crate::domain::permissions::{self, Posting};
 use crate::domain::request::{AspectRatio, Draft, GenerationRequest, OutputFormat};
 
 #[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
@@ -114,19 +115,32 @@ pub async fn omni(
         return Ok(());
     };
     let interaction = command.interaction;
+    let origin = of_interaction(
+        interaction.guild_id,
+        interaction.channel_id,
+        interaction.channel.as_ref(),
+        &interaction.user,
+        interaction.member.as_deref(),
+        interaction.attachment_size_limit,
+    );
+    // Check before promising: what the bot may do in this channel decides what it says.
+    let venue = venue(interaction.guild_id, interaction.channel.as_ref());
+    let perms = bot_permissions(interaction.app_permissions);
+    if let Posting::Privately { .. } = permissions::delivery(venue, perms).posting {
+        // Reaching the requester privately takes two calls to Discord: answer "thinking" first.
+        ctx.defer_ephemeral().await?;
+    }
+    let delivery = app
+        .plan_new(&origin, venue, perms)
+        .await
+        .map_err(|refused| UserError(texts::refused(&refused)))?;
     let ask = crate::app::Ask {
         event: Some(EventId(interaction.id.get())),
-        origin: of_interaction(
-            interaction.guild_id,
-            interaction.channel_id,
-            interaction.channel.as_ref(),
-            &interaction.user,
-            interaction.member.as_deref(),
-            interaction.attachment_size_limit,
-        ),
+        origin,
         request,
         asked_in: None,
         continues: None,
+        made_from: None,
     };
     let started = app
         .start(ask)
@@ -138,7 +152,7 @@ pub async fn omni(
     }
     let ack = poise::CreateReply::default()
         .ephemeral(true)
-        .content(texts::acknowledgement(&started))
+        .content(texts::acknowledgement(&started, &delivery))
         .allowed_mentions(serenity::CreateAllowedMentions::new());
     if let Err(e) = ctx.send(ack).await {
         // The job is stored and runs anyway; its messages go to the channel with the bot token.

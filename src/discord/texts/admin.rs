@@ -9,13 +9,22 @@ use crate::domain::quota::{
     AllowanceSource, Effective, GuildPolicy, LimitName, Limits, Usage, Window,
 };
 
-/// What a limit means, for admins.
-pub fn limit_meaning(name: LimitName) -> &'static str {
+/// A limit in words, as admins choose it in `/omni-admin set` (never its config key).
+pub fn limit_label(name: LimitName) -> &'static str {
     match name {
-        LimitName::UserDailyVideos => "clips per member per day (0 blocks)",
-        LimitName::GuildDailyVideos => "clips for the whole server per day (0 blocks)",
-        LimitName::UserConcurrentJobs => "clips a member can have rendering at once",
-        LimitName::GuildMonthlyCredits => "PixelDojo credits per month (0 = no cap)",
+        LimitName::UserDailyVideos => "Clips per member per day",
+        LimitName::GuildDailyVideos => "Clips for the whole server per day",
+        LimitName::UserConcurrentJobs => "Clips a member can have rendering at once",
+        LimitName::GuildMonthlyCredits => "PixelDojo credits per month for the server",
+    }
+}
+
+/// What 0 means for a limit, where it means something.
+fn limit_zero(name: LimitName) -> &'static str {
+    match name {
+        LimitName::UserDailyVideos | LimitName::GuildDailyVideos => "; 0 blocks",
+        LimitName::UserConcurrentJobs => "",
+        LimitName::GuildMonthlyCredits => "; 0 = no cap",
     }
 }
 
@@ -100,9 +109,9 @@ pub fn limits_overview(
         };
         let _ = writeln!(
             text,
-            "• `{}` = **{value}** ({origin}): {}",
-            name.key(),
-            limit_meaning(name)
+            "• {}: **{value}** ({origin}{})",
+            limit_label(name),
+            limit_zero(name)
         );
     }
     if defaults.guild_monthly_credits > 0 {
@@ -176,21 +185,24 @@ pub fn limits_overview(
 }
 
 pub fn limit_set(name: LimitName, value: u64) -> String {
-    format!("Done: `{}` is now **{value}** in this server.", name.key())
+    format!(
+        "Done: **{}** is now **{value}** in this server.",
+        limit_label(name)
+    )
 }
 
 pub fn limit_reset(name: LimitName, default: u64) -> String {
     format!(
-        "Done: `{}` is back to the default, **{default}**.",
-        name.key()
+        "Done: **{}** is back to the default, **{default}**.",
+        limit_label(name)
     )
 }
 
 /// Why an admin may not set a limit to that value.
 pub fn limit_problem(name: LimitName, problem: LimitProblem) -> String {
     match problem {
-        LimitProblem::ZeroConcurrency => "At least 1 clip must be able to render at once; to stop members making clips, set `user_daily_videos` to 0.".to_owned(),
-        LimitProblem::TooLarge { max } => format!("`{}` can be at most {max}.", name.key()),
+        LimitProblem::ZeroConcurrency => "At least 1 clip must be able to render at once; to stop members making clips, set **Clips per member per day** to 0.".to_owned(),
+        LimitProblem::TooLarge { max } => format!("**{}** can be at most {max}.", limit_label(name)),
         LimitProblem::AboveCeiling { ceiling } => format!(
             "The bot's owner, who pays for the credits, caps each server at {ceiling} credits a month. You can set a lower cap here, from 1 to {ceiling}, but not raise or remove it; ask the bot's owner for more."
         ),
@@ -202,7 +214,6 @@ pub const ALLOWANCE_RANGE: &str = "An allowance must be between 0 and 100000 cli
 pub const ADMIN_ONLY: &str =
     "Only members with the Manage Server permission can use `/omni-admin`.";
 pub const SERVER_ONLY: &str = "This command only works in a server.";
-pub const PICK_A_CHANNEL: &str = "Pick the channel to allow or deny.";
 
 pub fn role_allowance(role: RoleId, videos: Option<u32>) -> String {
     match videos {
@@ -300,6 +311,38 @@ mod tests {
         assert!(
             text.contains(&format!("<t:{}:R>", w.day_resets_at)),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn admins_read_limits_in_words_never_as_config_keys() {
+        let l = Limits {
+            user_daily_videos: 5,
+            guild_daily_videos: 50,
+            user_concurrent_jobs: 2,
+            guild_monthly_credits: 0,
+            global_daily_credits: 0,
+        };
+        let w = Window::at(chrono::Utc::now(), chrono_tz::UTC);
+        let mut texts = vec![
+            limits_overview(&l, &l, &GuildPolicy::default(), "UTC", &w),
+            limit_problem(LimitName::UserConcurrentJobs, LimitProblem::ZeroConcurrency),
+        ];
+        for name in LimitName::ALL {
+            texts.push(limit_set(name, 3));
+            texts.push(limit_reset(name, 3));
+            texts.push(limit_problem(name, LimitProblem::TooLarge { max: 9 }));
+        }
+        for text in &texts {
+            for name in LimitName::ALL {
+                assert!(!text.contains(name.key()), "{} in {text}", name.key());
+            }
+            assert!(!text.contains('`') || text.contains("/omni"), "{text}");
+        }
+        assert!(texts[0].contains("• Clips per member per day: **5** (default; 0 blocks)"));
+        assert_eq!(
+            limit_set(LimitName::UserDailyVideos, 10),
+            "Done: **Clips per member per day** is now **10** in this server."
         );
     }
 

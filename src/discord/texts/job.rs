@@ -1,9 +1,14 @@
 //! What the bot posts about a job: the status message and its progress, the finished clip, why
 //! there is no clip, tips, and the operator's alerts.
 
-use super::{truncate, HumanBytes, CONTENT_MAX, THREAD_NAME_MAX};
+use super::moderation::permission_name;
+use super::{escape_markdown, truncate, HumanBytes, CONTENT_MAX, THREAD_NAME_MAX};
+use crate::domain::ids::{ChannelId, GuildId, MessageId};
 use crate::domain::job::{FailReason, Job, VendorRefusal};
-use crate::engine::ports::{ClipFile, LinkReason, Permission, Progress, Version};
+use crate::domain::lineage::{Frame, Shape};
+use crate::engine::ports::{
+    ClipFile, ClipLink, LinkReason, Permission, Progress, Version, VersionOrigin,
+};
 
 /// Posted first in each thread when the bot runs without the Message Content intent.
 pub const INTENT_TIP: &str = "💬 To refine a clip, **reply** to it (keep the mention on) or **mention me** with what should change. I can't read other messages here.";
@@ -31,21 +36,35 @@ pub fn clock(ms: i64) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
+/// What a clip looks like, compactly (`9:16 · 5 s · webm · seed 42`); a continuation shows
+/// its line's frame and length.
+pub fn describe_shape(shape: &Shape) -> String {
+    let mut parts = Vec::new();
+    match (shape.frame, shape.duration) {
+        (None, None) => parts.push("same shape and length as the clip it continues".to_owned()),
+        (frame, duration) => {
+            parts.push(match frame {
+                Some(Frame::Aspect(a)) => a.as_str().to_owned(),
+                Some(Frame::SourceVideo) => "matches the source video".to_owned(),
+                None => "same shape as the clip it continues".to_owned(),
+            });
+            parts.push(match duration {
+                Some(d) => format!("{d} s"),
+                None => "same length".to_owned(),
+            });
+        }
+    }
+    parts.push(shape.format.as_str().to_owned());
+    if let Some(seed) = shape.seed {
+        parts.push(format!("seed {seed}"));
+    }
+    parts.join(" · ")
+}
+
 /// What the clip is, in one line (`16:9 · 8 s · mp4 · seed 42 · start frame · 2 references`).
 pub fn describe_request(job: &Job) -> String {
     let r = &job.request;
-    let mut parts = vec![
-        r.aspect_ratio().map_or("16:9", |a| a.as_str()).to_owned(),
-        match r.duration() {
-            Some(d) => format!("{d} s"),
-            None if r.video_id().is_some() || job.continues.is_some() => "same length".to_owned(),
-            None => "8 s".to_owned(),
-        },
-        r.format().as_str().to_owned(),
-    ];
-    if let Some(seed) = r.seed() {
-        parts.push(format!("seed {seed}"));
-    }
+    let mut parts = vec![describe_shape(&job.shape())];
     if r.image().is_some() {
         parts.push("start frame".into());
     }
@@ -60,11 +79,24 @@ pub fn describe_request(job: &Job) -> String {
     parts.join(" · ")
 }
 
-/// The first lines of a status message: the prompt, who asked, and what was asked for.
+/// A prompt quoted in one of the bot's messages: one line, cut to `max`, markdown shown as
+/// typed.
+pub fn quoted(prompt: &str, max: usize) -> String {
+    escape_markdown(&truncate(&prompt.replace(['\n', '\r'], " "), max))
+}
+
+/// The first lines of a status message: the prompt, who asked, and what was asked for. A clip
+/// asked in a conversation (a follow-up, a button) says whose daily clips it counts toward:
+/// whoever asked, not the thread's owner.
 pub fn header(job: &Job) -> String {
+    let counts = if job.asked_in.is_some() {
+        format!(" (counts toward <@{}>'s daily clips)", job.user)
+    } else {
+        String::new()
+    };
     format!(
-        "🎬 **{}**\nRequested by <@{}> · {}",
-        truncate(job.request.prompt(), 200),
+        "🎬 **{}**\nRequested by <@{}>{counts} · {}",
+        quoted(job.request.prompt(), 200),
         job.user,
         describe_request(job)
     )
@@ -72,10 +104,13 @@ pub fn header(job: &Job) -> String {
 
 /// The quoted prompt under a message, cut to fit.
 fn quoted_prompt(job: &Job) -> String {
-    format!(
-        "> {}",
-        truncate(&job.request.prompt().replace('\n', " "), 300)
-    )
+    format!("> {}", quoted(job.request.prompt(), 300))
+}
+
+/// A link to a message, which Discord shows as a jump link.
+pub fn message_link(guild: Option<GuildId>, channel: ChannelId, message: MessageId) -> String {
+    let guild = guild.map_or_else(|| "@me".to_owned(), |g| g.to_string());
+    format!("https://discord.com/channels/{guild}/{channel}/{message}")
 }
 
 fn with_header(job: &Job, line: &str, with: bool) -> String {
@@ -96,8 +131,15 @@ pub fn progress(job: &Job, progress: &Progress, header: bool) -> String {
     let line = match progress {
         Progress::Queued {
             behind_conversation: true,
+            builds_on: true,
             ..
         } => "🕒 Queued: I'll start as soon as the clip before it is done, and build on it."
+            .to_owned(),
+        Progress::Queued {
+            behind_conversation: true,
+            builds_on: false,
+            ..
+        } => "🕒 Queued: I'll start as soon as the clip before it in this conversation is done."
             .to_owned(),
         Progress::Queued { position, .. } => format!(
             "🕒 Queued (#{position} in your line): you already have clips rendering. I'll start this one as soon as one finishes."
@@ -117,21 +159,30 @@ pub fn progress(job: &Job, progress: &Progress, header: bool) -> String {
     with_header(job, &line, header)
 }
 
-/// The progress (and status) message once the outcome is posted.
-pub fn closed(job: &Job, delivered: bool, header: bool) -> String {
-    let line = if delivered {
-        "✅ Done."
-    } else {
-        "❌ No clip this time (see below)."
+/// The progress (and status) message once the outcome is posted; `latest` is the newest clip
+/// of the conversation, which the status message above a thread links to.
+pub fn closed(job: &Job, delivered: bool, header: bool, latest: Option<&ClipLink>) -> String {
+    let line = match (latest, delivered) {
+        (Some(clip), _) => format!(
+            "✅ Latest clip: **{}** {}",
+            clip.label,
+            message_link(clip.guild, clip.channel, clip.message)
+        ),
+        (None, true) => "✅ Done.".to_owned(),
+        (None, false) => "❌ No clip this time (see below).".to_owned(),
     };
-    with_header(job, line, header)
+    with_header(job, &line, header)
 }
 
-fn permission_name(p: Permission) -> &'static str {
-    match p {
-        Permission::SendMessages => "Send Messages",
-        Permission::SendMessagesInThreads => "Send Messages in Threads",
-        Permission::AttachFiles => "Attach Files",
+/// A clip's label with what it was made from (`**v2** (re-roll of v1)`).
+pub fn version_label(version: &Version) -> String {
+    match &version.origin {
+        None => format!("**{}**", version.label),
+        Some(VersionOrigin::From(parent)) => format!("**{}** (from {parent})", version.label),
+        Some(VersionOrigin::RerollOf(of)) => format!("**{}** (re-roll of {of})", version.label),
+        Some(VersionOrigin::FlipOf { label, aspect }) => {
+            format!("**{}** ({} of {label})", version.label, aspect.as_str())
+        }
     }
 }
 
@@ -151,13 +202,11 @@ pub fn clip(
     version: &Version,
     privately: Option<Permission>,
 ) -> String {
-    let lineage = match &version.parent_label {
-        Some(parent) => format!("**{}** (from {parent})", version.label),
-        None => format!("**{}**", version.label),
-    };
+    let lineage = version_label(version);
+    let settings = format!("-# {}", describe_shape(&job.shape()));
     let mut text = match file {
         ClipFile::Upload { .. } => format!(
-            "✅ {lineage} · <@{}>, here's your clip!\n{}",
+            "✅ {lineage} · <@{}>, here's your clip!\n{}\n{settings}",
             job.user,
             quoted_prompt(job)
         ),
@@ -174,7 +223,7 @@ pub fn clip(
                 }
             };
             format!(
-                "✅ {lineage} · <@{}>, your clip is ready, but {reason}, so here is the link: {url}\n⚠️ The link is temporary (about a day): download it soon.\n{}",
+                "✅ {lineage} · <@{}>, your clip is ready, but {reason}, so here is the link: {url}\n⚠️ The link is temporary (about a day): download it soon.\n{}\n{settings}",
                 job.user,
                 quoted_prompt(job)
             )
@@ -192,7 +241,7 @@ pub fn failure(job: &Job, reason: &FailReason, privately: Option<Permission>) ->
         None => format!("❌ <@{}>, {}", job.user, fail_reason(reason)),
         Some(permission) => format!(
             "❌ About **{}**: {}\n{}",
-            truncate(job.request.prompt(), 200),
+            quoted(job.request.prompt(), 200),
             fail_reason(reason),
             cannot_post_here(job, permission)
         ),
@@ -211,6 +260,7 @@ pub fn fail_reason(reason: &FailReason) -> String {
     const NOT_COUNTED: &str = "It doesn't count against your daily clips";
     match reason {
         FailReason::Cancelled => "you cancelled this request before it started; nothing was charged.".to_owned(),
+        FailReason::CancelledByModerator => "a moderator cancelled this request before it started; nothing was charged.".to_owned(),
         FailReason::CannotPost => "I couldn't post in this channel, so I didn't start the clip. Check that I can send messages here.".to_owned(),
         FailReason::NoVideoId => NO_VIDEO_ID.to_owned(),
         FailReason::Refused(refusal) => vendor_refusal(refusal),
@@ -247,14 +297,6 @@ pub fn vendor_refusal(refusal: &VendorRefusal) -> String {
         VendorRefusal::Unreachable => "I could not reach PixelDojo; try again in a moment. Nothing was charged.".to_owned(),
         VendorRefusal::Unexpected { .. } => "PixelDojo refused this request with an unexpected error; try again later, and tell a server admin if it keeps happening. Nothing was charged.".to_owned(),
     }
-}
-
-/// Once per channel, when the bot may post there but not open threads.
-pub fn thread_tip(job: &Job) -> String {
-    format!(
-        "💡 <@{}>, I'll post this clip right here. Give me the **Create Public Threads** and **Send Messages in Threads** permissions in this channel and every clip gets its own thread.",
-        job.user
-    )
 }
 
 /// For the operator's alert channel.

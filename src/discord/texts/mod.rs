@@ -7,14 +7,27 @@
 //! - `request`: answers to a request: acknowledgements, refusals, invalid inputs, what a
 //!   message or a button did.
 //! - `admin`: `/omni-admin` and `/omni-usage` replies.
+//! - `talk`: talking to a clip: files named in words, deleting a clip, whose plain messages
+//!   continue it.
+//! - `markdown`: quoting what users typed, shown as typed.
+//! - `moderation`: permissions (notes, tips), prompt rules, the mod log, the jobs in flight.
+//! - `help`: `/omni-help`, the welcome in a new server, `/omni-history`, long answers in pages.
 
 mod admin;
+mod help;
 mod job;
+mod markdown;
+mod moderation;
 mod request;
+mod talk;
 
 pub use admin::*;
+pub use help::*;
 pub use job::*;
+pub use markdown::*;
+pub use moderation::*;
 pub use request::*;
+pub use talk::*;
 
 use std::fmt;
 

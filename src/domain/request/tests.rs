@@ -64,7 +64,7 @@ fn a_start_frame_that_is_not_an_image_is_refused_with_its_name() {
         RequestError::NotAnImage {
             option: "image".into(),
             filename: "notes.pdf".into(),
-            content_type: Some("application/pdf".into())
+            found: FileKind::Pdf
         }
     );
 }
@@ -133,6 +133,51 @@ fn more_than_five_references_with_a_video_are_refused_but_five_pass() {
     assert!(GenerationRequest::validate(d.clone(), &LIMITS).is_ok());
     d.references = refs(8);
     assert!(GenerationRequest::validate(d, &LIMITS).is_err());
+}
+
+#[test]
+fn a_follow_up_with_too_many_images_is_told_so_and_not_about_a_video() {
+    let mut d = draft("x");
+    d.continues = true;
+    d.references = (1..=6)
+        .map(|i| {
+            (
+                format!("image {i}"),
+                file(&format!("r{i}.png"), Some("image/png"), 1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        GenerationRequest::validate(d, &LIMITS),
+        Err(RequestError::TooManyReferencesInFollowUp { count: 6 })
+    );
+}
+
+#[test]
+fn formats_pixeldojo_does_not_take_are_refused_before_sending_and_named() {
+    let mut d = draft("x");
+    d.image = Some(file("photo.heic", Some("image/heic"), 10));
+    assert_eq!(
+        GenerationRequest::validate(d, &LIMITS),
+        Err(RequestError::NotAnImage {
+            option: "image".into(),
+            filename: "photo.heic".into(),
+            found: FileKind::Heic,
+        })
+    );
+    let mut d = draft("x");
+    d.video = Some(file("clip.mkv", Some("video/x-matroska"), 10));
+    assert!(matches!(
+        GenerationRequest::validate(d, &LIMITS),
+        Err(RequestError::NotAVideo {
+            found: FileKind::Mkv,
+            ..
+        })
+    ));
+    // A video Discord labels generically is still a video, by its name.
+    let mut d = draft("x");
+    d.video = Some(file("clip.mp4", Some("application/octet-stream"), 10));
+    assert!(GenerationRequest::validate(d, &LIMITS).is_ok());
 }
 
 #[test]

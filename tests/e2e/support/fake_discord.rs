@@ -38,6 +38,7 @@
 #![allow(dead_code)]
 
 mod gateway;
+mod guilds;
 mod interactions;
 mod messages;
 mod payloads;
@@ -50,6 +51,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedSender;
+
+pub use guilds::{JoinOptions, JoinedGuild};
 
 /// The application id; also the bot user's id.
 pub const APP_ID: u64 = 900000000000000001;
@@ -482,6 +485,12 @@ pub(crate) struct Inner {
     pub answer_drops: Vec<(String, String, usize)>,
     /// Permission bits the bot lacks, per channel (see [`FakeDiscord::deny_permission`]).
     pub denied: HashMap<u64, u64>,
+    /// Servers the bot joined while running (see [`FakeDiscord::join_guild`]).
+    pub guilds: HashMap<u64, guilds::GuildState>,
+    /// The fixed server's system channel (see [`FakeDiscord::set_system_channel`]).
+    pub system_channel: Option<u64>,
+    /// Users who accept no direct messages from the bot (see [`FakeDiscord::close_dms`]).
+    pub closed_dms: std::collections::HashSet<u64>,
     /// Message creates (and edits) answered 500 (see [`FakeDiscord::fail_message_posts_until`]).
     pub message_outage: Option<Outage>,
     /// How long a newly signed attachment link lasts.
@@ -543,6 +552,9 @@ impl Inner {
             answer_delays: Vec::new(),
             answer_drops: Vec::new(),
             denied: HashMap::new(),
+            guilds: HashMap::new(),
+            system_channel: None,
+            closed_dms: Default::default(),
             message_outage: None,
             url_lifetime: DEFAULT_URL_LIFETIME,
             gateway_allowed: true,
@@ -952,6 +964,56 @@ impl FakeDiscord {
     /// IDENTIFY asking for it is closed with 4014 (disallowed intents).
     pub fn disallow_message_content(&self) {
         self.lock().message_content_allowed = false;
+    }
+
+    /// Gives a stored message these embeds (as Discord adds for links to images); false when
+    /// the message does not exist.
+    pub fn set_embeds(&self, channel_id: u64, message_id: u64, embeds: Vec<Value>) -> bool {
+        let mut inner = self.lock();
+        match inner.find_message_mut(channel_id, message_id) {
+            Some(m) => {
+                m.embeds = embeds;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets the fixed server's system channel (where Discord posts join messages), as
+    /// `GUILD_CREATE` reports it.
+    pub fn set_system_channel(&self, channel_id: Option<u64>) {
+        self.lock().system_channel = channel_id;
+    }
+
+    /// Dispatches `GUILD_CREATE` for a server the fake knows, as Discord does after READY for
+    /// each server READY listed as unavailable.
+    pub async fn send_guild_create(&self, guild_id: u64) -> usize {
+        let mut inner = self.lock();
+        assert!(guilds::known(&inner, guild_id), "unknown guild {guild_id}");
+        let payload = guilds::guild_create(&inner, guild_id);
+        inner.dispatch("GUILD_CREATE", &payload)
+    }
+
+    /// The bot is added to a new server while it runs: the server is created (a system channel
+    /// and a general channel, the bot's managed role) and its `GUILD_CREATE` dispatched; the
+    /// server was not in READY, so the bot sees it as new.
+    pub async fn join_guild(&self, options: JoinOptions) -> JoinedGuild {
+        let mut inner = self.lock();
+        let joined = guilds::join(&mut inner, &options);
+        let payload = guilds::guild_create(&inner, joined.id);
+        inner.dispatch("GUILD_CREATE", &payload);
+        joined
+    }
+
+    /// A user turns off direct messages from server members: the bot's messages to their DM
+    /// channel answer 403 code 50007 ("Cannot send messages to this user"), as on Discord.
+    pub fn close_dms(&self, user_id: u64) {
+        self.lock().closed_dms.insert(user_id);
+    }
+
+    /// The bot's permissions in a channel as an interaction there would carry them.
+    pub fn app_permissions_in(&self, channel_id: u64) -> u64 {
+        guilds::app_permissions(&self.lock(), channel_id)
     }
 
     /// Archives a thread (as if auto-archived); later posts answer 400 code 50083.

@@ -246,7 +246,8 @@ pub(super) fn pings(content: &str, allowed: &Value, replied_author: Option<u64>)
 /// The bot's permissions in a channel, as set with [`super::FakeDiscord::deny_permission`]:
 /// posting needs Send Messages (Send Messages in Threads in a thread), files need Attach Files.
 fn check_permissions(inner: &Inner, channel_id: u64, files: &[Part]) -> Result<(), ApiError> {
-    let denied = |p: u64| inner.denied.get(&channel_id).is_some_and(|d| d & p != 0);
+    let lacks = super::guilds::bot_denied(inner, channel_id);
+    let denied = |p: u64| lacks & p != 0;
     if denied(super::perms::SEND_MESSAGES) || denied(super::perms::SEND_MESSAGES_IN_THREADS) {
         return Err(ApiError::missing_permissions());
     }
@@ -586,7 +587,17 @@ pub(super) fn post_channel_message(
     req: &ApiRequest<'_>,
 ) -> ApiResult {
     let channel_id = parse_id(id, ApiError::unknown_channel)?;
-    writable_channel(inner, channel_id)?;
+    let channel = writable_channel(inner, channel_id)?;
+    let closed = channel
+        .recipient_id
+        .is_some_and(|user| inner.closed_dms.contains(&user));
+    if closed {
+        return Err(ApiError::new(
+            403,
+            50007,
+            "Cannot send messages to this user",
+        ));
+    }
     let message = create_message(
         inner,
         base,

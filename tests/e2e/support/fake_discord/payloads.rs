@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::perms;
 use super::{
     Channel, Ctx, Inner, InteractionRec, StoredAttachment, StoredMessage, ADMIN_ROLE_ID,
-    ADMIN_USER_ID, APP_ID, BOT_USER_ID, GUILD_ID, NO_THREADS_CHANNEL_ID, OTHER_USER_ID, USER_ID,
+    ADMIN_USER_ID, APP_ID, BOT_USER_ID, GUILD_ID, OTHER_USER_ID, USER_ID,
 };
 
 /// The current time as ISO 8601 with microseconds, like Discord.
@@ -270,16 +270,6 @@ pub fn channel(c: &Channel) -> Value {
     }
 }
 
-/// The bot's permissions in a channel (`app_permissions`).
-pub fn app_permissions(channel_id: u64) -> u64 {
-    let all = perms::MEMBER | perms::MANAGE_MESSAGES | perms::MANAGE_THREADS;
-    if channel_id == NO_THREADS_CHANNEL_ID {
-        all & !perms::CREATE_PUBLIC_THREADS
-    } else {
-        all
-    }
-}
-
 /// An `INTERACTION_CREATE` payload.
 pub fn interaction(
     inner: &Inner,
@@ -309,7 +299,7 @@ pub fn interaction(
         "token": rec.token,
         "version": 1,
         "locale": "en-US",
-        "app_permissions": app_permissions(ctx.channel_id).to_string(),
+        "app_permissions": super::guilds::app_permissions(inner, ctx.channel_id).to_string(),
         "entitlements": [],
         "attachment_size_limit": limit,
     });

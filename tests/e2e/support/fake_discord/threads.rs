@@ -51,7 +51,8 @@ pub(super) fn create_thread(
     if !matches!(parent.kind, 0 | 5) {
         return Err(ApiError::wrong_channel_type());
     }
-    if !parent.bot_can_create_threads {
+    let denied = super::guilds::bot_denied(inner, parent_id);
+    if !parent.bot_can_create_threads || denied & super::perms::CREATE_PUBLIC_THREADS != 0 {
         return Err(ApiError::missing_permissions());
     }
     let kind = match from_message {
