@@ -109,14 +109,7 @@ impl LimitsConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Config;
-
-    const MINIMAL: &str = "[discord]\ntoken = \"t\"\n[pixeldojo]\napi_key = \"k\"\n";
-
-    fn load(extra: &str) -> Result<Config, String> {
-        Config::from_toml(&format!("{MINIMAL}{extra}"), |_| None, "config.toml")
-            .map_err(|e| e.to_string())
-    }
+    use super::super::{load_minimal as load, Config};
 
     #[test]
     fn without_limits_or_alerts_sections_the_documented_defaults_apply() {

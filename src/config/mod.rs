@@ -332,6 +332,14 @@ impl Config {
     }
 }
 
+/// A config with only the token and the key, plus `extra` (for the sections' own tests).
+#[cfg(test)]
+fn load_minimal(extra: &str) -> Result<Config, String> {
+    const MINIMAL: &str = "[discord]\ntoken = \"t\"\n[pixeldojo]\napi_key = \"k\"\n";
+    Config::from_toml(&format!("{MINIMAL}{extra}"), |_| None, "config.toml")
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,14 +46,7 @@ impl ModerationConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Config;
-
-    const MINIMAL: &str = "[discord]\ntoken = \"t\"\n[pixeldojo]\napi_key = \"k\"\n";
-
-    fn load(extra: &str) -> Result<Config, String> {
-        Config::from_toml(&format!("{MINIMAL}{extra}"), |_| None, "config.toml")
-            .map_err(|e| e.to_string())
-    }
+    use super::super::load_minimal as load;
 
     #[test]
     fn blocked_terms_are_read_normalized_and_a_term_without_words_is_refused() {
