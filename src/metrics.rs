@@ -160,7 +160,7 @@ impl Health {
 
     pub async fn report(&self) -> HealthReport {
         let gateway = self.gateway().await;
-        let store = if self.inner.store.ping() {
+        let store = if self.inner.store.ping().await.is_ok() {
             "ok"
         } else {
             "error"

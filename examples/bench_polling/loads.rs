@@ -139,7 +139,7 @@ pub async fn run(
                 }
                 ended.await;
             }
-            let job = rig::job(store, &format!("{tag}.{i}"), i, scenario.duration_of(i));
+            let job = rig::job(store, &format!("{tag}.{i}"), i, scenario.duration_of(i)).await;
             store
                 .put_job_durable(&job)
                 .await

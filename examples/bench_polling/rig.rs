@@ -172,7 +172,7 @@ pub fn engine(
         clock,
         settings,
         hooks,
-        concurrency: Arc::new(|_: &Job| usize::MAX),
+        concurrency: Arc::new(|_: &Job| Box::pin(async { usize::MAX }) as _),
     })
 }
 
@@ -216,9 +216,9 @@ pub fn request(name: &str, duration: i64) -> GenerationRequest {
 
 /// A job in its own channel and for its own user, so that the waiting line never holds one
 /// back.
-pub fn job(store: &Store, name: &str, i: usize, duration: i64) -> Job {
+pub async fn job(store: &Store, name: &str, i: usize, duration: i64) -> Job {
     Job {
-        id: store.next_id().expect("a job id"),
+        id: store.next_id().await.expect("a job id"),
         guild: Some(GuildId(1)),
         channel: ChannelId(10_000 + i as u64),
         parent_channel: None,

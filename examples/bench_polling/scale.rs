@@ -140,7 +140,7 @@ pub async fn many(dir: &Path) -> Many {
     );
     engine.start();
     for i in 0..MANY_JOBS {
-        let job = rig::job(&store, &format!("many.{i}"), i, 8);
+        let job = rig::job(&store, &format!("many.{i}"), i, 8).await;
         store
             .put_job_durable(&job)
             .await
@@ -153,9 +153,10 @@ pub async fn many(dir: &Path) -> Many {
     let in_flight = engine.in_flight();
 
     // Real job values: a running job, rewritten with a new vendor id and time each update.
-    let sample: Vec<Job> = (0..MANY_JOBS)
-        .map(|i| rig::job(&store, &format!("many.{i}"), i, 8))
-        .collect();
+    let mut sample: Vec<Job> = Vec::with_capacity(MANY_JOBS);
+    for i in 0..MANY_JOBS {
+        sample.push(rig::job(&store, &format!("many.{i}"), i, 8).await);
+    }
     let update = |n: usize| {
         let mut job = sample[n % sample.len()].clone();
         job.state = JobState::Running {
@@ -168,7 +169,7 @@ pub async fn many(dir: &Path) -> Many {
     for n in 0..STORE_UPDATES {
         let job = update(n);
         let t = Instant::now();
-        store.put_job(&job).expect("put_job");
+        store.put_job(&job).await.expect("put_job");
         put_us.push(t.elapsed().as_secs_f64() * 1e6);
     }
     let mut durable_us = Vec::with_capacity(DURABLE_UPDATES);

@@ -80,8 +80,8 @@ pub enum Restarted {
 }
 
 impl App {
-    fn stored_job(&self, id: JobId) -> Result<Job, ActionRefusal> {
-        match self.store.job(id) {
+    async fn stored_job(&self, id: JobId) -> Result<Job, ActionRefusal> {
+        match self.store.job(id).await {
             Ok(Some(job)) => Ok(job),
             Ok(None) => Err(ActionRefusal::NotFound),
             Err(e) => {
@@ -99,7 +99,7 @@ impl App {
         origin: Origin,
         event: EventId,
     ) -> Result<(Started, Restarted), ActionRefusal> {
-        let job = self.stored_job(id)?;
+        let job = self.stored_job(id).await?;
         let conversation = conversation_of(&job);
         let (request, continues, made_from, told) = match how {
             Restart::Reroll => {
@@ -158,11 +158,12 @@ impl App {
         origin: Origin,
         event: EventId,
     ) -> Result<Started, ActionRefusal> {
-        let job = self.stored_job(id)?;
+        let job = self.stored_job(id).await?;
         let conversation = conversation_of(&job);
         let removed = self
             .store
             .conversation(conversation)
+            .await
             .ok()
             .flatten()
             .and_then(|c| c.clips.into_iter().find(|c| c.job_id == id && c.removed));
@@ -188,10 +189,10 @@ impl App {
     }
 
     /// Keeps a message's images until their prompt arrives; returns the draft's id.
-    pub fn save_animate_draft(&self, images: &[Attachment]) -> crate::store::Result<u64> {
-        let id = self.store.next_id()?.0;
+    pub async fn save_animate_draft(&self, images: &[Attachment]) -> crate::store::Result<u64> {
+        let id = self.store.next_id().await?.0;
         let expires = self.clock.now_ms() + ANIMATE_DRAFT_MS;
-        self.store.put_draft(id, &images.to_vec(), expires)?;
+        self.store.put_draft(id, &images.to_vec(), expires).await?;
         Ok(id)
     }
 
@@ -204,7 +205,7 @@ impl App {
         origin: Origin,
         event: EventId,
     ) -> Result<Animated, ActionRefusal> {
-        let images: Vec<Attachment> = match self.store.draft(draft, self.clock.now_ms()) {
+        let images: Vec<Attachment> = match self.store.draft(draft, self.clock.now_ms()).await {
             Ok(Some(images)) => images,
             Ok(None) => return Err(ActionRefusal::Expired),
             Err(e) => {
@@ -260,7 +261,10 @@ impl App {
         by: UserId,
         moderator: bool,
     ) -> Result<String, RemoveRefusal> {
-        let job = self.stored_job(id).map_err(|_| RemoveRefusal::NotFound)?;
+        let job = self
+            .stored_job(id)
+            .await
+            .map_err(|_| RemoveRefusal::NotFound)?;
         if job.user != by && !moderator {
             return Err(RemoveRefusal::NotYours);
         }
@@ -268,6 +272,7 @@ impl App {
         let record = self
             .store
             .conversation(conversation)
+            .await
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot read the conversation of a clip to delete");
                 RemoveRefusal::Failed
@@ -286,10 +291,10 @@ impl App {
                     return Err(RemoveRefusal::Failed);
                 }
             }
-            if let Err(e) = self.store.remove_clip(conversation, id) {
+            if let Err(e) = self.store.remove_clip(conversation, id).await {
                 tracing::error!(error = %e, job = %id, "cannot record the deleted clip");
             }
-            if let Err(e) = self.store.remove_history(job.guild, job.user, id) {
+            if let Err(e) = self.store.remove_history(job.guild, job.user, id).await {
                 tracing::error!(error = %e, job = %id, "cannot take the deleted clip out of its history");
             }
             tracing::info!(job = %id, by = %by, "clip deleted");

@@ -54,27 +54,35 @@ impl Alerts {
     }
 
     /// The engine's event hook.
-    pub fn on_event(&self, event: &EngineEvent<'_>) {
-        let alert = match event {
+    pub fn on_event(self: &Arc<Self>, event: &EngineEvent<'_>) {
+        let remaining = match event {
             EngineEvent::Submitted {
                 credits_remaining: Some(remaining),
                 ..
-            } => self.on_balance(*remaining),
-            EngineEvent::KeyRejected => self.on_key_rejected(),
-            _ => None,
+            } => *remaining,
+            EngineEvent::KeyRejected => {
+                if let Some(alert) = self.on_key_rejected() {
+                    self.send(alert);
+                }
+                return;
+            }
+            _ => return,
         };
-        if let Some(alert) = alert {
-            self.send(alert);
-        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Some(alert) = this.on_balance(remaining).await {
+                this.send(alert);
+            }
+        });
     }
 
     /// Records the balance; an alert when it fell under the threshold for the first time today.
-    fn on_balance(&self, remaining: i64) -> Option<Alert> {
+    async fn on_balance(&self, remaining: i64) -> Option<Alert> {
         let balance = Balance {
             credits_remaining: remaining,
             at_ms: self.clock.now_ms(),
         };
-        if let Err(e) = self.store.record_balance(balance) {
+        if let Err(e) = self.store.record_balance(balance).await {
             warn!(error = %e, "cannot record the PixelDojo balance");
         }
         let threshold = self.config.low_credits;
@@ -82,7 +90,7 @@ impl Alerts {
             return None;
         }
         let day = self.caps.window(self.clock.as_ref()).day;
-        match self.store.claim_low_credit_alert(&day) {
+        match self.store.claim_low_credit_alert(&day).await {
             Ok(true) => Some(Alert::LowCredits {
                 remaining,
                 threshold,

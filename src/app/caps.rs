@@ -94,9 +94,9 @@ impl Caps {
     }
 
     /// A server's policy; direct messages (no server) have none.
-    pub fn policy(&self, store: &Store, guild: Option<GuildId>) -> Result<GuildPolicy> {
+    pub async fn policy(&self, store: &Store, guild: Option<GuildId>) -> Result<GuildPolicy> {
         match guild {
-            Some(g) => store.policy(g),
+            Some(g) => store.policy(g).await,
             None => Ok(GuildPolicy::default()),
         }
     }
@@ -120,20 +120,20 @@ impl Caps {
         effective
     }
 
-    pub fn effective(
+    pub async fn effective(
         &self,
         store: &Store,
         guild: Option<GuildId>,
         user: UserId,
         roles: &[RoleId],
     ) -> Result<Effective> {
-        let policy = self.policy(store, guild)?;
+        let policy = self.policy(store, guild).await?;
         Ok(self.effective_in(guild, &policy, user, roles))
     }
 
     /// How many jobs a member may have rendering at once in a server.
-    pub fn concurrency(&self, store: &Store, guild: Option<GuildId>) -> usize {
-        let policy = self.policy(store, guild).unwrap_or_else(|e| {
+    pub async fn concurrency(&self, store: &Store, guild: Option<GuildId>) -> usize {
+        let policy = self.policy(store, guild).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cannot read the server's limits; using the defaults");
             GuildPolicy::default()
         });

@@ -170,7 +170,7 @@ impl App {
                     .settled_conversation(conversation, replied, RECORD_WAIT)
                     .await
             }
-            _ => self.store.conversation(conversation),
+            _ => self.store.conversation(conversation).await,
         };
         let record = match record {
             Ok(Some(record)) => record,
@@ -184,9 +184,9 @@ impl App {
         // The job this thread was made for may still be placing itself here.
         let busy = self.engine.conversation_busy(conversation)
             || record.opened_for.is_some_and(|j| self.engine.job_open(j));
-        let plain_ok = match self.plain_messages_in(facts.origin.guild) {
+        let plain_ok = match self.plain_messages_in(facts.origin.guild).await {
             PlainMessages::Anyone => true,
-            PlainMessages::Requester => self.requester(&record) == Some(facts.origin.user),
+            PlainMessages::Requester => self.requester(&record).await == Some(facts.origin.user),
         };
         let continuation = match decide(&facts, &record, busy, plain_ok) {
             Ok(Some(c)) => c,
@@ -214,9 +214,11 @@ impl App {
             .replied_to
             .and_then(|m| record.clip_by_message(m))
             .or(record.latest_clip());
-        let upload_limit = parent_clip
-            .and_then(|c| self.store.job(c.job_id).ok().flatten())
-            .map_or(0, |j| j.attachment_size_limit);
+        let parent_job = match parent_clip {
+            Some(c) => self.store.job(c.job_id).await.ok().flatten(),
+            None => None,
+        };
+        let upload_limit = parent_job.map_or(0, |j| j.attachment_size_limit);
         let ask = Ask {
             event: Some(EventId(facts.id.0)),
             origin: Origin {
@@ -236,8 +238,8 @@ impl App {
 
     /// Whose plain messages continue a clip in a server's threads: its admins' choice, or the
     /// bot's default.
-    pub fn plain_messages_in(&self, guild: Option<GuildId>) -> PlainMessages {
-        match self.caps.policy(&self.store, guild) {
+    pub async fn plain_messages_in(&self, guild: Option<GuildId>) -> PlainMessages {
+        match self.caps.policy(&self.store, guild).await {
             Ok(policy) => policy.plain_messages.unwrap_or(self.plain_messages),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the server's settings; using the default");
@@ -247,17 +249,18 @@ impl App {
     }
 
     /// Who asked for the clip a thread was opened for.
-    fn requester(&self, record: &Conversation) -> Option<UserId> {
-        record.requester.or_else(|| {
-            let job = self.store.job(record.opened_for?).ok().flatten()?;
-            Some(job.user)
-        })
+    async fn requester(&self, record: &Conversation) -> Option<UserId> {
+        if record.requester.is_some() {
+            return record.requester;
+        }
+        let job = self.store.job(record.opened_for?).await.ok().flatten()?;
+        Some(job.user)
     }
 
     /// The line a new continuation belongs to, as far as it is known when it is asked: its
     /// parent's, or for a plain message the newest clip's (the thread's first job while that
     /// is still rendering). The engine sets it again once the parent is resolved.
-    pub(super) fn provisional_lineage(
+    pub(super) async fn provisional_lineage(
         &self,
         asked_in: Option<ConversationId>,
         continues: Option<ParentRef>,
@@ -265,14 +268,14 @@ impl App {
         let parent = match continues? {
             ParentRef::Job(id) => id,
             ParentRef::Latest => {
-                let record = self.store.conversation(asked_in?).ok()??;
+                let record = self.store.conversation(asked_in?).await.ok()??;
                 record
                     .latest_clip()
                     .map(|c| c.job_id)
                     .or(record.opened_for)?
             }
         };
-        let parent = self.store.job(parent).ok()??;
+        let parent = self.store.job(parent).await.ok()??;
         Some(Lineage::continuing(
             &parent.request,
             parent.lineage.as_ref(),

@@ -195,7 +195,10 @@ impl App {
         hooks.push(Arc::new(move |event| listener.on_event(event)));
         let concurrency = {
             let (caps, store) = (caps.clone(), parts.store.clone());
-            Arc::new(move |job: &Job| caps.concurrency(&store, job.guild))
+            Arc::new(move |job: &Job| {
+                let (caps, store, guild) = (caps.clone(), store.clone(), job.guild);
+                Box::pin(async move { caps.concurrency(&store, guild).await }) as _
+            })
         };
         let vendor = Throttled::new(parts.vendor, parts.clock.clone(), parts.throttle);
         let engine = Engine::new(EngineParts {
@@ -253,6 +256,7 @@ impl App {
         let policy = self
             .caps
             .policy(&self.store, origin.guild)
+            .await
             .map_err(internal)?;
         // A thread is ruled by its parent channel: Discord names it, or the thread is one the
         // bot opened and recorded with its parent.
@@ -261,6 +265,7 @@ impl App {
             (None, Some(conversation)) => self
                 .store
                 .conversation(conversation)
+                .await
                 .map_err(internal)?
                 .and_then(|c| c.parent)
                 .unwrap_or(origin.channel),
@@ -271,7 +276,7 @@ impl App {
                 allowed: policy.allowed_channels.iter().copied().collect(),
             });
         }
-        self.check_prompt(origin, ask.request.prompt())?;
+        self.check_prompt(origin, ask.request.prompt()).await?;
         let effective = self
             .caps
             .effective_in(origin.guild, &policy, origin.user, &origin.roles);
@@ -281,9 +286,9 @@ impl App {
             Some(_) => ask.request,
             None => ask.request.with_seed((self.seeds)()),
         };
-        let lineage = self.provisional_lineage(ask.asked_in, ask.continues);
+        let lineage = self.provisional_lineage(ask.asked_in, ask.continues).await;
         let job = Job {
-            id: self.store.next_id().map_err(internal)?,
+            id: self.store.next_id().await.map_err(internal)?,
             guild: origin.guild,
             channel: origin.channel,
             parent_channel: origin.parent_channel,
@@ -313,7 +318,7 @@ impl App {
                 cost: Cost::CLIP,
             },
         };
-        match self.store.admit(&admission).map_err(internal)? {
+        match self.store.admit(&admission).await.map_err(internal)? {
             Admitted::Accepted(_) => {}
             Admitted::Refused(refusal) => {
                 info!(user = %origin.user, ?refusal, "refused by a usage cap");
@@ -334,7 +339,7 @@ impl App {
         self.engine.drive(job);
         Ok(Started::New {
             job: id,
-            queued: queue::position_on_arrival(running + waiting, limit),
+            queued: queue::position_on_arrival(running + waiting, limit.await),
         })
     }
 }

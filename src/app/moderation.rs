@@ -58,33 +58,42 @@ impl ModLog {
     }
 
     /// The engine's event hook.
-    pub fn on_event(&self, event: &EngineEvent<'_>) {
+    pub fn on_event(self: &Arc<Self>, event: &EngineEvent<'_>) {
+        let this = self.clone();
         match event {
             EngineEvent::StateChanged { job, from }
                 if *from == StateName::Accepted && job.state == JobState::Queued =>
             {
-                self.accepted(job)
+                let job = (*job).clone();
+                tokio::spawn(async move { this.accepted(&job).await });
             }
             EngineEvent::PermissionMissing {
                 job,
                 channel,
                 permission,
-            } => self.permission_missing(job, *channel, *permission),
+            } => {
+                let (job, channel, permission) = ((*job).clone(), *channel, *permission);
+                tokio::spawn(
+                    async move { this.permission_missing(&job, channel, permission).await },
+                );
+            }
             _ => {}
         }
     }
 
-    fn mod_log(&self, guild: GuildId) -> Option<ChannelId> {
+    async fn mod_log(&self, guild: GuildId) -> Option<ChannelId> {
         self.store
             .moderation(guild)
+            .await
             .inspect_err(|e| warn!(error = %e, "cannot read the server's moderation settings"))
             .ok()
             .and_then(|m| m.mod_log)
     }
 
     /// A clip was accepted and its conversation is open: one line in the mod log.
-    fn accepted(&self, job: &Job) {
-        let Some(channel) = job.guild.and_then(|g| self.mod_log(g)) else {
+    async fn accepted(&self, job: &Job) {
+        let Some(guild) = job.guild else { return };
+        let Some(channel) = self.mod_log(guild).await else {
             return;
         };
         let job = job.clone();
@@ -104,8 +113,9 @@ impl ModLog {
     }
 
     /// A prompt was refused by a rule: one line in the server's mod log.
-    pub fn refused(&self, origin: &Origin, prompt: &str, owner: RuleOwner) {
-        let Some(channel) = origin.guild.and_then(|g| self.mod_log(g)) else {
+    pub async fn refused(&self, origin: &Origin, prompt: &str, owner: RuleOwner) {
+        let Some(guild) = origin.guild else { return };
+        let Some(channel) = self.mod_log(guild).await else {
             return;
         };
         let (user, at, prompt) = (origin.user, origin.channel, prompt.to_owned());
@@ -125,15 +135,18 @@ impl ModLog {
 
     /// Tells the server's moderators, once per channel and permission, in the mod log or else
     /// the system channel.
-    fn permission_missing(&self, job: &Job, channel: ChannelId, permission: Permission) {
+    async fn permission_missing(&self, job: &Job, channel: ChannelId, permission: Permission) {
         let Some(guild) = job.guild else { return };
-        let target = self.mod_log(guild).or_else(|| {
-            self.store
+        let target = match self.mod_log(guild).await {
+            Some(channel) => Some(channel),
+            None => self
+                .store
                 .system_channel(guild)
+                .await
                 .inspect_err(|e| warn!(error = %e, "cannot read the system channel"))
                 .ok()
-                .flatten()
-        });
+                .flatten(),
+        };
         let Some(target) = target else {
             info!(%channel, permission = permission.key(), "no mod log or system channel for the permission tip");
             return;
@@ -141,6 +154,7 @@ impl ModLog {
         match self
             .store
             .first_time(Once::PermissionTip(channel, permission))
+            .await
         {
             Ok(true) => {}
             Ok(false) => return,
@@ -170,11 +184,12 @@ impl ModLog {
 impl App {
     /// Whether a prompt may be sent: the operator's rules apply everywhere, a server's in that
     /// server. A refusal is logged for the server's moderators.
-    pub(super) fn check_prompt(&self, origin: &Origin, prompt: &str) -> Result<(), Refused> {
+    pub(super) async fn check_prompt(&self, origin: &Origin, prompt: &str) -> Result<(), Refused> {
         let server = match origin.guild {
             Some(g) => {
                 self.store
                     .moderation(g)
+                    .await
                     .map_err(super::internal)?
                     .blocked_terms
             }
@@ -184,19 +199,19 @@ impl App {
             None => Ok(()),
             Some(owner) => {
                 info!(user = %origin.user, ?owner, "prompt refused by a rule");
-                self.mod_log.refused(origin, prompt, owner);
+                self.mod_log.refused(origin, prompt, owner).await;
                 Err(Refused::PromptRule { owner })
             }
         }
     }
 
     /// A server's moderation settings.
-    pub fn moderation(&self, guild: GuildId) -> crate::store::Result<ModerationSettings> {
-        self.store.moderation(guild)
+    pub async fn moderation(&self, guild: GuildId) -> crate::store::Result<ModerationSettings> {
+        self.store.moderation(guild).await
     }
 
     /// Adds a prompt rule to a server; `Ok(false)` when it was there already.
-    pub fn add_prompt_rule(
+    pub async fn add_prompt_rule(
         &self,
         guild: GuildId,
         text: &str,
@@ -205,7 +220,7 @@ impl App {
             Ok(t) => t,
             Err(e) => return Ok(Err(RuleProblem::Invalid(e))),
         };
-        let before = self.store.moderation(guild)?;
+        let before = self.store.moderation(guild).await?;
         if before.blocked_terms.contains(&term) {
             return Ok(Ok(false));
         }
@@ -214,24 +229,32 @@ impl App {
                 max: moderation::MAX_SERVER_TERMS,
             }));
         }
-        self.store.update_moderation(guild, |m| {
-            m.blocked_terms.insert(term.clone());
-        })?;
+        self.store
+            .update_moderation(guild, |m| {
+                m.blocked_terms.insert(term.clone());
+            })
+            .await?;
         Ok(Ok(true))
     }
 
     /// Removes a prompt rule from a server; false when there was no such rule.
-    pub fn remove_prompt_rule(&self, guild: GuildId, text: &str) -> crate::store::Result<bool> {
+    pub async fn remove_prompt_rule(
+        &self,
+        guild: GuildId,
+        text: &str,
+    ) -> crate::store::Result<bool> {
         let Ok(term) = Term::parse(text) else {
             return Ok(false);
         };
-        let before = self.store.moderation(guild)?;
+        let before = self.store.moderation(guild).await?;
         if !before.blocked_terms.contains(&term) {
             return Ok(false);
         }
-        self.store.update_moderation(guild, |m| {
-            m.blocked_terms.remove(&term);
-        })?;
+        self.store
+            .update_moderation(guild, |m| {
+                m.blocked_terms.remove(&term);
+            })
+            .await?;
         Ok(true)
     }
 
@@ -252,15 +275,17 @@ impl App {
             }
         }
         self.store
-            .update_moderation(guild, |m| m.mod_log = channel)?;
+            .update_moderation(guild, |m| m.mod_log = channel)
+            .await?;
         Ok(Ok(()))
     }
 
     /// The server's jobs that are not finished yet, oldest first.
-    pub fn server_jobs(&self, guild: GuildId) -> crate::store::Result<Vec<Job>> {
+    pub async fn server_jobs(&self, guild: GuildId) -> crate::store::Result<Vec<Job>> {
         Ok(self
             .store
-            .active_jobs()?
+            .active_jobs()
+            .await?
             .into_iter()
             .filter(|j| j.guild == Some(guild))
             .collect())

@@ -133,7 +133,7 @@ async fn on_component(
         return Ok(());
     };
     if let Action::Refine(id) = action {
-        return respond(ctx, press, refine_box(data, id)).await;
+        return respond(ctx, press, refine_box(data, id).await).await;
     }
     let app = &data.app;
     let origin = of_interaction(
@@ -185,15 +185,20 @@ async fn on_component(
 }
 
 /// The box that asks how to refine a clip.
-fn refine_box(data: &Data, id: JobId) -> CreateInteractionResponse {
+async fn refine_box(data: &Data, id: JobId) -> CreateInteractionResponse {
     let app = &data.app;
-    let label = app
+    let conversation = app
         .store
         .job(id)
+        .await
         .ok()
         .flatten()
-        .and_then(|job| job.conversation())
-        .and_then(|c| app.store.conversation(c).ok().flatten())
+        .and_then(|job| job.conversation());
+    let record = match conversation {
+        Some(c) => app.store.conversation(c).await.ok().flatten(),
+        None => None,
+    };
+    let label = record
         .and_then(|c| c.label_of(id).map(str::to_owned))
         .unwrap_or_else(|| "this clip".to_owned());
     let input = CreateInputText::new(InputTextStyle::Paragraph, "What should change?", "prompt")

@@ -125,11 +125,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 setup_health.set_jobs_probe(Arc::new(move || engine.jobs_by_state()));
                 // Setup runs once per process, so the poll loop starts exactly once.
                 app.engine.start();
-                let resumed = app.engine.resume()?;
+                let resumed = app.engine.resume().await?;
                 if resumed > 0 {
                     info!(resumed, "resumed jobs that were in flight");
                 }
-                match setup_store.sweep_drafts(app.clock.now_ms()) {
+                match setup_store.sweep_drafts(app.clock.now_ms()).await {
                     Ok(0) => {}
                     Ok(n) => info!(removed = n, "removed expired drafts"),
                     Err(e) => warn!(error = %e, "cannot remove expired drafts"),

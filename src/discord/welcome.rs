@@ -29,7 +29,7 @@ pub async fn on_guild_create(
     let store = &data.app.store;
     let id = GuildId(guild.id.get());
     let system = guild.system_channel_id.map(|c| ChannelId(c.get()));
-    match store.set_system_channel(id, system) {
+    match store.set_system_channel(id, system).await {
         Ok(()) => {
             debug!(guild = %id, system_channel = ?system.map(|c| c.0), ?is_new, "server known")
         }
@@ -72,7 +72,7 @@ pub async fn on_guild_create(
         info!(guild = %id, "no channel to say hello in");
         return;
     };
-    match store.first_time(Once::Welcome(id)) {
+    match store.first_time(Once::Welcome(id)).await {
         Ok(true) => {}
         Ok(false) => return,
         Err(e) => {

@@ -51,13 +51,14 @@ pub(super) async fn deliver(
     let label = cx
         .store
         .assign_label(conversation, job.id, parent)
+        .await
         .unwrap_or_else(|e| {
             error!(error = %e, "cannot assign a version label");
             "v?".to_owned()
         });
     let version = Version {
         label: label.clone(),
-        origin: origin(cx, conversation, &job),
+        origin: origin(cx, conversation, &job).await,
         can_continue: video_id.is_some(),
     };
     let posted = retry(
@@ -76,7 +77,7 @@ pub(super) async fn deliver(
                 // that a reply to it there continues it.
                 let landed = ConversationId(posted.channel);
                 if landed != conversation {
-                    let _ = cx.store.ensure_conversation(landed, false);
+                    let _ = cx.store.ensure_conversation(landed, false).await;
                 }
                 let record = ClipRecord {
                     job_id: job.id,
@@ -86,7 +87,7 @@ pub(super) async fn deliver(
                     parent,
                     removed: false,
                 };
-                if let Err(e) = cx.store.record_clip(landed, record) {
+                if let Err(e) = cx.store.record_clip(landed, record).await {
                     error!(error = %e, "cannot record the clip");
                 }
                 // And in its requester's history (`/omni-history`).
@@ -97,7 +98,7 @@ pub(super) async fn deliver(
                     label,
                     cx.clock.now_ms(),
                 );
-                if let Err(e) = cx.store.record_history(&clip) {
+                if let Err(e) = cx.store.record_history(&clip).await {
                     error!(error = %e, "cannot add the clip to its requester's history");
                 }
                 Ok((posted, as_link))
@@ -149,8 +150,8 @@ pub(super) async fn deliver(
 
 /// What the clip was made from, by that clip's label: the button that made it, or the clip it
 /// continues.
-fn origin(cx: &Inner, conversation: ConversationId, job: &Job) -> Option<VersionOrigin> {
-    let record = cx.store.conversation(conversation).ok().flatten()?;
+async fn origin(cx: &Inner, conversation: ConversationId, job: &Job) -> Option<VersionOrigin> {
+    let record = cx.store.conversation(conversation).await.ok().flatten()?;
     let label = |id: JobId| record.label_of(id).map(str::to_owned);
     match job.made_from {
         Some(MadeFrom::Reroll(of)) => label(of).map(VersionOrigin::RerollOf),

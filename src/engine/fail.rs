@@ -13,7 +13,7 @@ use crate::domain::job::{FailReason, Job, JobState};
 
 pub(super) async fn fail(cx: &Inner, job: Job, reason: FailReason) -> Step {
     let settlement = reason.settlement();
-    match cx.store.settle(job.id, settlement) {
+    match cx.store.settle(job.id, settlement).await {
         Ok(Some(_)) => info!(reason = reason.name(), ?settlement, "usage settled"),
         Ok(None) => {}
         Err(e) => error!(error = %e, "cannot settle the usage"),

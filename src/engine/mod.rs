@@ -32,6 +32,8 @@ mod turn;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures::future::BoxFuture;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -54,7 +56,7 @@ use retry::RetryPolicy;
 pub type EventHook = Arc<dyn Fn(&EngineEvent<'_>) + Send + Sync>;
 
 /// How many jobs a job's user may have running at once.
-pub type ConcurrencyLimit = Arc<dyn Fn(&Job) -> usize + Send + Sync>;
+pub type ConcurrencyLimit = Arc<dyn Fn(&Job) -> BoxFuture<'static, usize> + Send + Sync>;
 
 /// How each step retries.
 #[derive(Debug, Clone)]
@@ -242,8 +244,8 @@ impl Engine {
     }
 
     /// Picks up every job that was in flight when the bot stopped. Returns how many.
-    pub fn resume(&self) -> crate::store::Result<usize> {
-        let jobs = self.inner.store.active_jobs()?;
+    pub async fn resume(&self) -> crate::store::Result<usize> {
+        let jobs = self.inner.store.active_jobs().await?;
         let n = jobs.len();
         for mut job in jobs {
             let state = std::mem::replace(&mut job.state, JobState::Accepted);
@@ -348,7 +350,7 @@ impl Engine {
             let settled = self.inner.registry.clip_settled.notified();
             tokio::pin!(settled);
             settled.as_mut().enable();
-            let record = self.inner.store.conversation(conversation)?;
+            let record = self.inner.store.conversation(conversation).await?;
             let known = record
                 .as_ref()
                 .is_some_and(|c| c.clip_by_message(message).is_some());
@@ -359,7 +361,7 @@ impl Engine {
                 biased;
                 _ = &mut settled => {}
                 _ = tokio::time::sleep_until(deadline) => {
-                    return self.inner.store.conversation(conversation);
+                    return self.inner.store.conversation(conversation).await;
                 }
             }
         }
@@ -472,7 +474,7 @@ impl Inner {
         error!(job = %id, "the job's task panicked; ending the job");
         self.emit(EngineEvent::Panicked { job: id });
         self.registry.remove_poll(id);
-        let job = match self.store.job(id) {
+        let job = match self.store.job(id).await {
             Ok(Some(job)) if !job.state.is_final() => job,
             Ok(_) => return,
             Err(e) => {

@@ -96,7 +96,7 @@ async fn place(cx: &Inner, job: &Job) -> Result<Place, ChatError> {
     };
     if job.guild.is_none() {
         // No threads in DMs: the conversation stays here.
-        remember(cx, in_place.conversation);
+        remember(cx, in_place.conversation).await;
         return Ok(in_place);
     }
     // A thread made from a message has the message's id, and Discord shows it to users before
@@ -105,6 +105,7 @@ async fn place(cx: &Inner, job: &Job) -> Result<Place, ChatError> {
     let thread = ConversationId(ChannelId(status.0));
     cx.store
         .open_thread(thread, job.id, job.channel, job.user)
+        .await
         .map_err(|e| ChatError::Unavailable(format!("cannot record the thread: {e}")))?;
     let thread_channel = match cx.chat.create_thread(job.channel, status, job).await {
         Ok(t) => t,
@@ -115,7 +116,7 @@ async fn place(cx: &Inner, job: &Job) -> Result<Place, ChatError> {
             cx.emit(EngineEvent::DiscordError {
                 kind: DiscordError::NoThread,
             });
-            if let Err(e) = cx.store.forget_empty_conversation(thread) {
+            if let Err(e) = cx.store.forget_empty_conversation(thread).await {
                 warn!(error = %e, "cannot forget the thread that was not made");
             }
             info!(error = %e, "no thread; posting in place");
@@ -126,7 +127,7 @@ async fn place(cx: &Inner, job: &Job) -> Result<Place, ChatError> {
                     permission: Permission::CreatePublicThreads,
                 });
             }
-            remember(cx, in_place.conversation);
+            remember(cx, in_place.conversation).await;
             return Ok(in_place);
         }
     };
@@ -184,13 +185,13 @@ async fn privately(cx: &Inner, job: &Job) -> Result<Place, ChatError> {
         progress_message: Some(status),
         in_thread: false,
     };
-    remember(cx, place.conversation);
+    remember(cx, place.conversation).await;
     Ok(place)
 }
 
 /// Marks a conversation used in place as the bot's, so replies to its clips are understood.
-fn remember(cx: &Inner, conversation: ConversationId) {
-    if let Err(e) = cx.store.ensure_conversation(conversation, false) {
+async fn remember(cx: &Inner, conversation: ConversationId) {
+    if let Err(e) = cx.store.ensure_conversation(conversation, false).await {
         warn!(error = %e, "cannot record the conversation");
     }
 }

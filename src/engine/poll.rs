@@ -29,7 +29,7 @@ pub(super) async fn track(
     submitted_at_ms: i64,
 ) -> Step {
     let kind = job.request.kind_key();
-    let stats = cx.store.render_stats(&kind).unwrap_or_else(|e| {
+    let stats = cx.store.render_stats(&kind).await.unwrap_or_else(|e| {
         warn!(error = %e, "cannot read the learned render time");
         None
     });
@@ -127,9 +127,10 @@ async fn poll_until_done(
                 let render_ms = polled_at - submitted_at_ms;
                 let (estimate, unsure) =
                     model.within((last_running_ms - submitted_at_ms) as f64, render_ms as f64);
-                if let Err(e) =
-                    cx.store
-                        .record_render_time(&job.request.kind_key(), estimate, unsure)
+                if let Err(e) = cx
+                    .store
+                    .record_render_time(&job.request.kind_key(), estimate, unsure)
+                    .await
                 {
                     warn!(error = %e, "cannot record the render time");
                 }

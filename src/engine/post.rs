@@ -276,14 +276,17 @@ pub(super) async fn close_progress(
 /// Points the status message above a thread the bot opened at the thread's newest clip that
 /// was not deleted: after a follow-up is posted there, or a clip is deleted. Best effort.
 pub(super) async fn point_status(cx: &Inner, conversation: ConversationId) {
-    let record = match cx.store.conversation(conversation) {
+    let record = match cx.store.conversation(conversation).await {
         Ok(Some(record)) if record.owned => record,
         Ok(_) => return,
         Err(e) => return warn!(error = %e, "cannot read the conversation"),
     };
-    let root = match record.opened_for.map(|id| cx.store.job(id)) {
-        Some(Ok(Some(root))) if root.state.is_final() => root,
-        Some(Err(e)) => return warn!(error = %e, "cannot read the thread's first job"),
+    let Some(first) = record.opened_for else {
+        return;
+    };
+    let root = match cx.store.job(first).await {
+        Ok(Some(root)) if root.state.is_final() => root,
+        Err(e) => return warn!(error = %e, "cannot read the thread's first job"),
         // Still open: its own outcome updates the status message.
         _ => return,
     };

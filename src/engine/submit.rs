@@ -49,7 +49,7 @@ pub(super) async fn submit(cx: &Inner, mut job: Job) -> Step {
         let error = match result {
             Ok(submitted) => {
                 if let Some(cost) = submitted.credit_cost {
-                    if let Err(e) = cx.store.charge(job.id, u64::from(cost)) {
+                    if let Err(e) = cx.store.charge(job.id, u64::from(cost)).await {
                         error!(error = %e, cost, "cannot count what PixelDojo charged");
                     }
                 }

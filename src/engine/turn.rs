@@ -18,7 +18,7 @@ pub(super) async fn wait_then_submit(cx: &Inner, mut job: Job) -> Step {
         let changed = cx.registry.queue_changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        let limit = (cx.concurrency)(&job);
+        let limit = (cx.concurrency)(&job).await;
         match cx.registry.try_start(job.id, limit) {
             Turn::Go => break,
             Turn::Cancelled { by_moderator } => {
@@ -46,7 +46,10 @@ pub(super) async fn wait_then_submit(cx: &Inner, mut job: Job) -> Step {
     }
     if let Some(parent) = job.continues {
         let conversation = job.conversation();
-        let record = conversation.and_then(|c| cx.store.conversation(c).ok().flatten());
+        let record = match conversation {
+            Some(c) => cx.store.conversation(c).await.ok().flatten(),
+            None => None,
+        };
         let clip = record.as_ref().and_then(|r| match parent {
             // A deleted clip is not continued by a plain message.
             ParentRef::Latest => r.latest_clip(),
@@ -57,7 +60,7 @@ pub(super) async fn wait_then_submit(cx: &Inner, mut job: Job) -> Step {
                 job.request = job.request.with_video_id(video_id);
                 // Pin the parent so a restart continues the same clip.
                 job.continues = Some(ParentRef::Job(parent_job));
-                inherit(cx, &mut job, parent_job);
+                inherit(cx, &mut job, parent_job).await;
             }
             None => {
                 let reason = FailReason::NoVideoId;
@@ -73,8 +76,8 @@ pub(super) async fn wait_then_submit(cx: &Inner, mut job: Job) -> Step {
 }
 
 /// A continuation takes its parent's line (for its header and its buttons) and container.
-fn inherit(cx: &Inner, job: &mut Job, parent: JobId) {
-    match cx.store.job(parent) {
+async fn inherit(cx: &Inner, job: &mut Job, parent: JobId) {
+    match cx.store.job(parent).await {
         Ok(Some(p)) => {
             job.lineage = Some(Lineage::continuing(&p.request, p.lineage.as_ref()));
             if job.request.format_choice().is_none() {

@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{key, Result, Store};
+use super::kv::Tree;
+use super::{atomically, key, Result, Step, Store};
 use crate::domain::ids::{ChannelId, ConversationId, JobId, MessageId, UserId};
 use crate::domain::versions::{next_label, Labelled};
 
@@ -79,33 +80,31 @@ impl Conversation {
 }
 
 impl Store {
-    pub fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
-        match self.threads.get(key(id.channel().0))? {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-            None => Ok(None),
-        }
+    pub async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        self.get_json(Tree::Threads, &key(id.channel().0)).await
     }
 
     /// Records a clip in a conversation (idempotent per job).
-    pub fn record_clip(&self, id: ConversationId, clip: ClipRecord) -> Result<Conversation> {
+    pub async fn record_clip(&self, id: ConversationId, clip: ClipRecord) -> Result<Conversation> {
         self.update_conversation(id, |c| {
             if !c.clips.iter().any(|old| old.job_id == clip.job_id) {
                 c.clips.push(clip.clone());
             }
         })
+        .await
     }
 
     /// Marks a conversation as the bot's (so that replies in it are understood later);
     /// `owned` when the bot made the thread itself.
-    pub fn ensure_conversation(&self, id: ConversationId, owned: bool) -> Result<()> {
-        self.update_conversation(id, |c| c.owned |= owned)?;
+    pub async fn ensure_conversation(&self, id: ConversationId, owned: bool) -> Result<()> {
+        self.update_conversation(id, |c| c.owned |= owned).await?;
         Ok(())
     }
 
     /// Records a thread the bot is about to make for `job`, asked by `requester`, from a
     /// message in `parent`, before the thread exists, so that a message arriving the moment it
     /// appears is already understood.
-    pub fn open_thread(
+    pub async fn open_thread(
         &self,
         id: ConversationId,
         job: JobId,
@@ -117,82 +116,79 @@ impl Store {
             c.opened_for = Some(job);
             c.parent = Some(parent);
             c.requester = Some(requester);
-        })?;
+        })
+        .await?;
         Ok(())
     }
 
     /// Marks `job`'s clip in a conversation as deleted; returns it, or `None` when the
     /// conversation has no such clip.
-    pub fn remove_clip(&self, id: ConversationId, job: JobId) -> Result<Option<ClipRecord>> {
-        let c = self.update_conversation(id, |c| {
-            if let Some(clip) = c.clips.iter_mut().find(|clip| clip.job_id == job) {
-                clip.removed = true;
-            }
-        })?;
+    pub async fn remove_clip(&self, id: ConversationId, job: JobId) -> Result<Option<ClipRecord>> {
+        let c = self
+            .update_conversation(id, |c| {
+                if let Some(clip) = c.clips.iter_mut().find(|clip| clip.job_id == job) {
+                    clip.removed = true;
+                }
+            })
+            .await?;
         Ok(c.clips.into_iter().find(|clip| clip.job_id == job))
     }
 
     /// Forgets a conversation record that holds no clip (a thread that could not be made).
-    pub fn forget_empty_conversation(&self, id: ConversationId) -> Result<()> {
+    pub async fn forget_empty_conversation(&self, id: ConversationId) -> Result<()> {
         let k = key(id.channel().0);
-        // Only ever called for a thread Discord refused to create, which nothing else writes.
-        if self.conversation(id)?.is_some_and(|c| c.clips.is_empty()) {
-            self.threads.remove(k)?;
-        }
-        Ok(())
+        atomically!(self, |tx| {
+            let empty = match tx.get(Tree::Threads, &k).await? {
+                Some(v) => serde_json::from_slice::<Conversation>(&v)?.clips.is_empty(),
+                None => false,
+            };
+            if !empty {
+                return Ok(Step::Abort(()));
+            }
+            tx.remove(Tree::Threads, &k);
+            Ok(Step::Commit(()))
+        })
     }
 
     /// Applies `change` to a conversation's record atomically and returns the result.
-    fn update_conversation(
+    async fn update_conversation(
         &self,
         id: ConversationId,
-        mut change: impl FnMut(&mut Conversation),
+        change: impl FnMut(&mut Conversation),
     ) -> Result<Conversation> {
-        let mut decode_error = None;
-        let updated = self.threads.update_and_fetch(key(id.channel().0), |old| {
-            let mut c: Conversation = match old.map(serde_json::from_slice).transpose() {
-                Ok(c) => c.unwrap_or_default(),
-                Err(e) => {
-                    decode_error = Some(e);
-                    return old.map(<[u8]>::to_vec);
-                }
-            };
-            change(&mut c);
-            serde_json::to_vec(&c).ok()
-        })?;
-        if let Some(e) = decode_error {
-            return Err(e.into());
-        }
-        Ok(serde_json::from_slice(&updated.unwrap_or_default())?)
+        self.update_json(Tree::Threads, &key(id.channel().0), change)
+            .await
     }
 
     /// The version label of `job` in a conversation, handed out once and stable after.
-    pub fn assign_label(
+    pub async fn assign_label(
         &self,
         id: ConversationId,
         job: JobId,
         parent: Option<JobId>,
     ) -> Result<String> {
-        let c = self.update_conversation(id, |c| {
-            if c.label_of(job).is_some() {
-                return;
-            }
-            let existing: Vec<Labelled<'_>> = c
-                .labels
-                .iter()
-                .map(|l| Labelled {
-                    job_id: l.job_id,
-                    label: &l.label,
-                    parent: l.parent,
-                })
-                .collect();
-            let label = next_label(&existing, parent);
-            c.labels.push(LabelRecord {
-                job_id: job,
-                label,
-                parent,
-            });
-        })?;
+        let c = self
+            .update_conversation(id, |c| {
+                if c.label_of(job).is_some() {
+                    return;
+                }
+                let existing: Vec<Labelled<'_>> = c
+                    .labels
+                    .iter()
+                    .map(|l| Labelled {
+                        job_id: l.job_id,
+                        label: &l.label,
+                        parent: l.parent,
+                    })
+                    .collect();
+                let label = next_label(&existing, parent);
+                c.labels.push(LabelRecord {
+                    job_id: job,
+                    label,
+                    parent,
+                });
+            })
+            .await?;
         Ok(c.label_of(job).unwrap_or("v1").to_owned())
     }
 }
@@ -206,8 +202,8 @@ mod tests {
         ConversationId(ChannelId(id))
     }
 
-    #[test]
-    fn recording_the_same_clip_twice_keeps_one() {
+    #[tokio::test]
+    async fn recording_the_same_clip_twice_keeps_one() {
         let (_dir, store) = store();
         let clip = |job: u64, vid: Option<&str>| ClipRecord {
             job_id: JobId(job),
@@ -217,60 +213,73 @@ mod tests {
             parent: None,
             removed: false,
         };
-        store.record_clip(conv(7), clip(1, Some("v1"))).unwrap();
-        store.record_clip(conv(7), clip(1, Some("v1"))).unwrap();
-        let info = store.record_clip(conv(7), clip(2, Some("v2"))).unwrap();
+        store
+            .record_clip(conv(7), clip(1, Some("v1")))
+            .await
+            .unwrap();
+        store
+            .record_clip(conv(7), clip(1, Some("v1")))
+            .await
+            .unwrap();
+        let info = store
+            .record_clip(conv(7), clip(2, Some("v2")))
+            .await
+            .unwrap();
         assert_eq!(info.clips.len(), 2);
         assert_eq!(info.clips.last().unwrap().video_id.as_deref(), Some("v2"));
         assert_eq!(
             info.clip_by_message(MessageId(10)).unwrap().job_id,
             JobId(1)
         );
-        assert_eq!(store.conversation(conv(8)).unwrap(), None);
+        assert_eq!(store.conversation(conv(8)).await.unwrap(), None);
     }
 
-    #[test]
-    fn a_label_is_handed_out_once_and_branches_follow_the_tree() {
+    #[tokio::test]
+    async fn a_label_is_handed_out_once_and_branches_follow_the_tree() {
         let (_dir, store) = store();
         let (one, two, three) = (JobId(1), JobId(2), JobId(3));
-        assert_eq!(store.assign_label(conv(7), one, None).unwrap(), "v1");
+        assert_eq!(store.assign_label(conv(7), one, None).await.unwrap(), "v1");
         assert_eq!(
-            store.assign_label(conv(7), one, None).unwrap(),
+            store.assign_label(conv(7), one, None).await.unwrap(),
             "v1",
             "stable on retry"
         );
-        assert_eq!(store.assign_label(conv(7), two, Some(one)).unwrap(), "v2");
         assert_eq!(
-            store.assign_label(conv(7), three, Some(one)).unwrap(),
+            store.assign_label(conv(7), two, Some(one)).await.unwrap(),
+            "v2"
+        );
+        assert_eq!(
+            store.assign_label(conv(7), three, Some(one)).await.unwrap(),
             "v1.1"
         );
         assert_eq!(
-            store.assign_label(conv(8), JobId(4), None).unwrap(),
+            store.assign_label(conv(8), JobId(4), None).await.unwrap(),
             "v1",
             "per conversation"
         );
     }
 
-    #[test]
-    fn an_owned_thread_stays_owned_and_an_empty_one_can_be_forgotten() {
+    #[tokio::test]
+    async fn an_owned_thread_stays_owned_and_an_empty_one_can_be_forgotten() {
         let (_dir, store) = store();
-        store.ensure_conversation(conv(5), true).unwrap();
-        store.ensure_conversation(conv(5), false).unwrap();
-        assert!(store.conversation(conv(5)).unwrap().unwrap().owned);
-        store.ensure_conversation(conv(6), false).unwrap();
-        assert!(!store.conversation(conv(6)).unwrap().unwrap().owned);
+        store.ensure_conversation(conv(5), true).await.unwrap();
+        store.ensure_conversation(conv(5), false).await.unwrap();
+        assert!(store.conversation(conv(5)).await.unwrap().unwrap().owned);
+        store.ensure_conversation(conv(6), false).await.unwrap();
+        assert!(!store.conversation(conv(6)).await.unwrap().unwrap().owned);
         store
             .open_thread(conv(9), JobId(1), ChannelId(4), UserId(3))
+            .await
             .unwrap();
-        let opened = store.conversation(conv(9)).unwrap().unwrap();
+        let opened = store.conversation(conv(9)).await.unwrap().unwrap();
         assert_eq!(opened.opened_for, Some(JobId(1)));
         assert_eq!(opened.requester, Some(UserId(3)));
-        store.forget_empty_conversation(conv(9)).unwrap();
-        assert_eq!(store.conversation(conv(9)).unwrap(), None);
+        store.forget_empty_conversation(conv(9)).await.unwrap();
+        assert_eq!(store.conversation(conv(9)).await.unwrap(), None);
     }
 
-    #[test]
-    fn a_deleted_clip_stays_in_the_history_but_is_not_the_latest_any_more() {
+    #[tokio::test]
+    async fn a_deleted_clip_stays_in_the_history_but_is_not_the_latest_any_more() {
         let (_dir, store) = store();
         for job in 1..=2 {
             let clip = ClipRecord {
@@ -281,14 +290,14 @@ mod tests {
                 parent: None,
                 removed: false,
             };
-            store.record_clip(conv(7), clip).unwrap();
+            store.record_clip(conv(7), clip).await.unwrap();
         }
-        let removed = store.remove_clip(conv(7), JobId(2)).unwrap().unwrap();
+        let removed = store.remove_clip(conv(7), JobId(2)).await.unwrap().unwrap();
         assert!(removed.removed);
-        let c = store.conversation(conv(7)).unwrap().unwrap();
+        let c = store.conversation(conv(7)).await.unwrap().unwrap();
         assert_eq!(c.clips.len(), 2);
         assert_eq!(c.latest_clip().unwrap().job_id, JobId(1));
         assert!(c.clip_by_message(MessageId(20)).unwrap().removed);
-        assert_eq!(store.remove_clip(conv(7), JobId(9)).unwrap(), None);
+        assert_eq!(store.remove_clip(conv(7), JobId(9)).await.unwrap(), None);
     }
 }

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::kv::Tree;
 use super::{Result, Store};
 use crate::domain::ids::{ChannelId, GuildId, JobId, MessageId, Scope, UserId};
 use crate::domain::job::Job;
@@ -96,33 +97,46 @@ fn clip_key(clip: &Clip) -> Vec<u8> {
 
 impl Store {
     /// Adds a posted clip to its member's history (idempotent per job).
-    pub fn record_history(&self, clip: &Clip) -> Result<()> {
-        self.history
-            .insert(clip_key(clip), serde_json::to_vec(clip)?)?;
-        Ok(())
+    pub async fn record_history(&self, clip: &Clip) -> Result<()> {
+        self.put_json(Tree::History, &clip_key(clip), clip).await
     }
 
     /// Takes a clip out of its member's history (its message was deleted).
-    pub fn remove_history(&self, guild: Option<GuildId>, user: UserId, job: JobId) -> Result<()> {
+    pub async fn remove_history(
+        &self,
+        guild: Option<GuildId>,
+        user: UserId,
+        job: JobId,
+    ) -> Result<()> {
         let mut k = prefix(Scope::from_guild(guild), user);
         k.extend_from_slice(&job.0.to_be_bytes());
-        self.history.remove(k)?;
-        Ok(())
+        self.kv.remove(Tree::History, &k).await
     }
 
     /// A member's clips in a server (or in direct messages), newest first: `take` of them after
     /// skipping `skip`.
-    pub fn history(&self, scope: Scope, user: UserId, skip: usize, take: usize) -> Result<Page> {
-        let p = prefix(scope, user);
-        let mut page = Page::default();
-        for item in self.history.scan_prefix(&p).rev() {
-            let (_, v) = item?;
-            if page.total >= skip && page.clips.len() < take {
-                page.clips.push(serde_json::from_slice(&v)?);
-            }
-            page.total += 1;
-        }
-        Ok(page)
+    pub async fn history(
+        &self,
+        scope: Scope,
+        user: UserId,
+        skip: usize,
+        take: usize,
+    ) -> Result<Page> {
+        let all = self
+            .kv
+            .scan_prefix(Tree::History, &prefix(scope, user))
+            .await?;
+        let clips = all
+            .iter()
+            .rev()
+            .skip(skip)
+            .take(take)
+            .map(|(_, v)| serde_json::from_slice(v))
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(Page {
+            clips,
+            total: all.len(),
+        })
     }
 }
 
@@ -145,8 +159,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_clip_posted_privately_for_a_server_request_links_to_the_direct_message() {
+    #[tokio::test]
+    async fn a_clip_posted_privately_for_a_server_request_links_to_the_direct_message() {
         use crate::domain::job::JobState;
         let job = super::super::test_support::job(4, JobState::Queued);
         let here = Clip::posted(&job, job.channel, MessageId(1), "v1", 0);
@@ -158,35 +172,38 @@ mod tests {
         assert_eq!(dm.guild, job.guild, "still in the server's history");
     }
 
-    #[test]
-    fn a_members_history_is_theirs_alone_per_server_newest_first_and_paged() {
+    #[tokio::test]
+    async fn a_members_history_is_theirs_alone_per_server_newest_first_and_paged() {
         let (_dir, store) = store();
         for job in 1..=5 {
-            store.record_history(&clip(job, Some(1), 7)).unwrap();
+            store.record_history(&clip(job, Some(1), 7)).await.unwrap();
         }
-        store.record_history(&clip(6, Some(1), 8)).unwrap();
-        store.record_history(&clip(7, Some(2), 7)).unwrap();
-        store.record_history(&clip(8, None, 7)).unwrap();
+        store.record_history(&clip(6, Some(1), 8)).await.unwrap();
+        store.record_history(&clip(7, Some(2), 7)).await.unwrap();
+        store.record_history(&clip(8, None, 7)).await.unwrap();
         // Recording again replaces, never duplicates.
-        store.record_history(&clip(5, Some(1), 7)).unwrap();
+        store.record_history(&clip(5, Some(1), 7)).await.unwrap();
 
         let first = store
             .history(Scope::Guild(GuildId(1)), UserId(7), 0, 2)
+            .await
             .unwrap();
         assert_eq!(first.total, 5);
         let jobs: Vec<u64> = first.clips.iter().map(|c| c.job.0).collect();
         assert_eq!(jobs, vec![5, 4]);
         let last = store
             .history(Scope::Guild(GuildId(1)), UserId(7), 4, 2)
+            .await
             .unwrap();
         assert_eq!(last.clips.len(), 1);
         assert_eq!(last.clips[0].job, JobId(1));
 
-        let dms = store.history(Scope::Dm, UserId(7), 0, 10).unwrap();
+        let dms = store.history(Scope::Dm, UserId(7), 0, 10).await.unwrap();
         assert_eq!(dms.total, 1);
         assert_eq!(dms.clips[0].job, JobId(8));
         let other = store
             .history(Scope::Guild(GuildId(1)), UserId(8), 0, 10)
+            .await
             .unwrap();
         assert_eq!(other.total, 1);
     }

@@ -6,12 +6,11 @@
 //! all, and the same event delivered twice starts one job.
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{abort, TransactionError};
-use sled::Transactional;
 use tracing::warn;
 
+use super::kv::Tree;
 use super::usage::{reserve_in, Reservation, ReserveRequest};
-use super::{key, Result, Store, StoreError};
+use super::{atomically, key, Result, Step, Store};
 use crate::domain::ids::{EventId, JobId};
 use crate::domain::job::Job;
 use crate::domain::quota::Refusal;
@@ -41,61 +40,51 @@ struct EventRecord {
     job: JobId,
 }
 
-enum Abort {
-    Refused(Refusal),
-    Duplicate(JobId),
-    Encode(String),
-}
-
 impl Store {
     /// Writes the job and keeps the `active` index in step. No transaction is needed, the
-    /// writes are ordered so that a crash between them is harmless (sled recovers a prefix of
-    /// the writes): a job in flight is marked active before it is written, so it is never
-    /// written without its mark; a final job is written before its mark goes, so a mark left
-    /// behind points at a final job, which resuming skips.
-    pub fn put_job(&self, job: &Job) -> Result<()> {
+    /// writes are ordered so that a crash between them is harmless: a job in flight is marked
+    /// active before it is written, so it is never written without its mark; a final job is
+    /// written before its mark goes, so a mark left behind points at a final job, which
+    /// resuming skips.
+    pub async fn put_job(&self, job: &Job) -> Result<()> {
         let value = serde_json::to_vec(job)?;
         let k = key(job.id.0);
         if job.state.is_final() {
-            self.jobs.insert(k, value)?;
-            self.active.remove(k)?;
+            self.kv.insert(Tree::Jobs, &k, &value).await?;
+            self.kv.remove(Tree::Active, &k).await?;
         } else {
-            self.active.insert(k, &[])?;
-            self.jobs.insert(k, value)?;
+            self.kv.insert(Tree::Active, &k, &[]).await?;
+            self.kv.insert(Tree::Jobs, &k, &value).await?;
         }
         Ok(())
     }
 
     /// [`Store::put_job`], then waits until it is on disk.
     pub async fn put_job_durable(&self, job: &Job) -> Result<()> {
-        self.put_job(job)?;
+        self.put_job(job).await?;
         self.flush().await
     }
 
-    pub fn job(&self, id: JobId) -> Result<Option<Job>> {
-        match self.jobs.get(key(id.0))? {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-            None => Ok(None),
-        }
+    pub async fn job(&self, id: JobId) -> Result<Option<Job>> {
+        self.get_json(Tree::Jobs, &key(id.0)).await
     }
 
     /// Every job that is not final, oldest first. A job that cannot be decoded (written by an
     /// incompatible version) is logged and left out rather than stopping start-up; a mark left
     /// behind by a crash (a final job, or none) is dropped.
-    pub fn active_jobs(&self) -> Result<Vec<Job>> {
+    pub async fn active_jobs(&self) -> Result<Vec<Job>> {
         let mut out = Vec::new();
-        for k in self.active.iter().keys() {
-            let k = k?;
-            match self.jobs.get(&k)? {
+        for (k, _) in self.kv.scan_prefix(Tree::Active, &[]).await? {
+            match self.kv.get(Tree::Jobs, &k).await? {
                 Some(v) => match serde_json::from_slice::<Job>(&v) {
                     Ok(job) if job.state.is_final() => {
-                        self.active.remove(&k)?;
+                        self.kv.remove(Tree::Active, &k).await?;
                     }
                     Ok(job) => out.push(job),
                     Err(e) => warn!(error = %e, "a stored job cannot be read; leaving it out"),
                 },
                 None => {
-                    self.active.remove(&k)?;
+                    self.kv.remove(Tree::Active, &k).await?;
                 }
             }
         }
@@ -103,55 +92,38 @@ impl Store {
     }
 
     /// The job an event started, if it was handled already.
-    pub fn handled(&self, event: EventId) -> Result<Option<JobId>> {
-        match self.events.get(key(event.0))? {
-            Some(v) => Ok(Some(serde_json::from_slice::<EventRecord>(&v)?.job)),
-            None => Ok(None),
-        }
+    pub async fn handled(&self, event: EventId) -> Result<Option<JobId>> {
+        let record: Option<EventRecord> = self.get_json(Tree::Events, &key(event.0)).await?;
+        Ok(record.map(|r| r.job))
     }
 
     /// Counts the job against every cap, records its event and stores it, in one transaction;
     /// or refuses it, or recognises its event as already handled, and writes nothing.
     /// Not flushed: call [`Store::flush`] before acting on an accepted job.
-    pub fn admit(&self, admission: &Admission<'_>) -> Result<Admitted> {
+    pub async fn admit(&self, admission: &Admission<'_>) -> Result<Admitted> {
         let job = admission.job;
         let job_value = serde_json::to_vec(job)?;
         let event_value = serde_json::to_vec(&EventRecord { job: job.id })?;
         let job_key = key(job.id.0);
-        let outcome = (
-            &self.counters,
-            &self.reservations,
-            &self.events,
-            &self.jobs,
-            &self.active,
-        )
-            .transaction(|(counters, reservations, events, jobs, active)| {
-                if let Some(event) = admission.event {
-                    if let Some(seen) = events.get(key(event.0))? {
-                        return match serde_json::from_slice::<EventRecord>(&seen) {
-                            Ok(record) => abort(Abort::Duplicate(record.job)),
-                            Err(e) => abort(Abort::Encode(e.to_string())),
-                        };
-                    }
-                    events.insert(&key(event.0), event_value.as_slice())?;
+        atomically!(self, |tx| {
+            if let Some(event) = admission.event {
+                let event_key = key(event.0);
+                if let Some(seen) = tx.get(Tree::Events, &event_key).await? {
+                    let record: EventRecord = serde_json::from_slice(&seen)?;
+                    return Ok(Step::Abort(Admitted::Duplicate(record.job)));
                 }
-                let reservation = match reserve_in(counters, reservations, &admission.reserve)? {
-                    Ok(r) => r,
-                    Err(refusal) => return abort(Abort::Refused(refusal)),
-                };
-                jobs.insert(&job_key, job_value.as_slice())?;
-                if !job.state.is_final() {
-                    active.insert(&job_key, &[])?;
-                }
-                Ok(reservation)
-            });
-        match outcome {
-            Ok(reservation) => Ok(Admitted::Accepted(reservation)),
-            Err(TransactionError::Abort(Abort::Refused(r))) => Ok(Admitted::Refused(r)),
-            Err(TransactionError::Abort(Abort::Duplicate(j))) => Ok(Admitted::Duplicate(j)),
-            Err(TransactionError::Abort(Abort::Encode(e))) => Err(StoreError::Transaction(e)),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-        }
+                tx.insert(Tree::Events, &event_key, &event_value);
+            }
+            let reservation = match reserve_in(tx, &admission.reserve).await? {
+                Ok(r) => r,
+                Err(refusal) => return Ok(Step::Abort(Admitted::Refused(refusal))),
+            };
+            tx.insert(Tree::Jobs, &job_key, &job_value);
+            if !job.state.is_final() {
+                tx.insert(Tree::Active, &job_key, &[]);
+            }
+            Ok(Step::Commit(Admitted::Accepted(reservation)))
+        })
     }
 }
 
@@ -190,13 +162,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn jobs_and_the_active_index_survive_reopening_the_store() {
+    #[tokio::test]
+    async fn jobs_and_the_active_index_survive_reopening_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         {
             let store = Store::open(&path).unwrap();
-            store.put_job(&job(1, JobState::Accepted)).unwrap();
+            store.put_job(&job(1, JobState::Accepted)).await.unwrap();
             store
                 .put_job(&job(
                     2,
@@ -205,104 +177,107 @@ mod tests {
                         video_id: None,
                     },
                 ))
+                .await
                 .unwrap();
-            store.db.flush().unwrap();
+            store.flush().await.unwrap();
         }
         let store = Store::open(&path).unwrap();
-        let active = store.active_jobs().unwrap();
+        let active = store.active_jobs().await.unwrap();
         assert_eq!(active.len(), 1);
         assert_eq!(active[0].id, JobId(1));
-        assert!(store.job(JobId(2)).unwrap().unwrap().state.is_final());
+        assert!(store.job(JobId(2)).await.unwrap().unwrap().state.is_final());
     }
 
-    #[test]
-    fn a_job_leaves_the_active_index_when_it_becomes_final() {
+    #[tokio::test]
+    async fn a_job_leaves_the_active_index_when_it_becomes_final() {
         let (_dir, store) = store();
         let mut j = job(5, JobState::Accepted);
-        store.put_job(&j).unwrap();
+        store.put_job(&j).await.unwrap();
         j.state = JobState::Failed {
             reason: FailReason::Cancelled,
         };
-        store.put_job(&j).unwrap();
-        assert!(store.active_jobs().unwrap().is_empty());
+        store.put_job(&j).await.unwrap();
+        assert!(store.active_jobs().await.unwrap().is_empty());
     }
 
-    #[test]
-    fn a_mark_left_behind_by_a_crash_is_dropped_when_resuming() {
+    #[tokio::test]
+    async fn a_mark_left_behind_by_a_crash_is_dropped_when_resuming() {
         let (_dir, store) = store();
         let mut done = job(3, JobState::Accepted);
-        store.put_job(&done).unwrap();
+        store.put_job(&done).await.unwrap();
         done.state = JobState::Failed {
             reason: FailReason::Cancelled,
         };
         // As if the crash came between writing the final job and removing its mark.
-        store
-            .jobs
-            .insert(key(3), serde_json::to_vec(&done).unwrap())
-            .unwrap();
-        store.active.insert(key(4), &[]).unwrap();
-        assert!(store.active_jobs().unwrap().is_empty());
-        assert!(store.active.is_empty());
+        let raw = &store.kv;
+        let done = serde_json::to_vec(&done).unwrap();
+        raw.insert(Tree::Jobs, &key(3), &done).await.unwrap();
+        raw.insert(Tree::Active, &key(4), &[]).await.unwrap();
+        assert!(store.active_jobs().await.unwrap().is_empty());
+        assert!(raw.scan_prefix(Tree::Active, &[]).await.unwrap().is_empty());
     }
 
-    #[test]
-    fn an_unreadable_job_is_left_out_of_the_jobs_to_resume() {
+    #[tokio::test]
+    async fn an_unreadable_job_is_left_out_of_the_jobs_to_resume() {
         let (_dir, store) = store();
-        store.put_job(&job(1, JobState::Accepted)).unwrap();
-        store
-            .jobs
-            .insert(key(2), b"{\"old\":true}".as_slice())
+        store.put_job(&job(1, JobState::Accepted)).await.unwrap();
+        let raw = &store.kv;
+        raw.insert(Tree::Jobs, &key(2), b"{\"old\":true}")
+            .await
             .unwrap();
-        store.active.insert(key(2), &[]).unwrap();
-        let active = store.active_jobs().unwrap();
+        raw.insert(Tree::Active, &key(2), &[]).await.unwrap();
+        let active = store.active_jobs().await.unwrap();
         assert_eq!(active.len(), 1);
     }
 
-    #[test]
-    fn admission_counts_records_the_event_and_stores_the_job_together() {
+    #[tokio::test]
+    async fn admission_counts_records_the_event_and_stores_the_job_together() {
         let (_dir, store) = store();
         let w = window();
         let first = job(1, JobState::Accepted);
-        let admitted = store.admit(&admission(&first, 77, &w)).unwrap();
+        let admitted = store.admit(&admission(&first, 77, &w)).await.unwrap();
         assert!(matches!(admitted, Admitted::Accepted(_)));
-        assert_eq!(store.handled(EventId(77)).unwrap(), Some(JobId(1)));
-        assert_eq!(store.active_jobs().unwrap().len(), 1);
+        assert_eq!(store.handled(EventId(77)).await.unwrap(), Some(JobId(1)));
+        assert_eq!(store.active_jobs().await.unwrap().len(), 1);
         let usage = store
             .usage(Scope::from_guild(first.guild), UserId(3), &w)
+            .await
             .unwrap();
         assert_eq!(usage.user_day_videos, 1);
     }
 
-    #[test]
-    fn the_same_event_delivered_twice_starts_one_job() {
+    #[tokio::test]
+    async fn the_same_event_delivered_twice_starts_one_job() {
         let (_dir, store) = store();
         let w = window();
         store
             .admit(&admission(&job(1, JobState::Accepted), 77, &w))
+            .await
             .unwrap();
         let again = job(2, JobState::Accepted);
         assert_eq!(
-            store.admit(&admission(&again, 77, &w)).unwrap(),
+            store.admit(&admission(&again, 77, &w)).await.unwrap(),
             Admitted::Duplicate(JobId(1))
         );
-        assert!(store.job(JobId(2)).unwrap().is_none());
-        assert_eq!(store.active_jobs().unwrap().len(), 1);
+        assert!(store.job(JobId(2)).await.unwrap().is_none());
+        assert_eq!(store.active_jobs().await.unwrap().len(), 1);
     }
 
-    #[test]
-    fn a_refused_admission_writes_nothing_not_even_the_event() {
+    #[tokio::test]
+    async fn a_refused_admission_writes_nothing_not_even_the_event() {
         let (_dir, store) = store();
         let w = window();
         store
             .admit(&admission(&job(1, JobState::Accepted), 1, &w))
+            .await
             .unwrap();
         let over = job(2, JobState::Accepted);
         assert!(matches!(
-            store.admit(&admission(&over, 2, &w)).unwrap(),
+            store.admit(&admission(&over, 2, &w)).await.unwrap(),
             Admitted::Refused(Refusal::UserDaily { .. })
         ));
-        assert_eq!(store.handled(EventId(2)).unwrap(), None);
-        assert!(store.job(JobId(2)).unwrap().is_none());
-        assert!(store.reservation(JobId(2)).unwrap().is_none());
+        assert_eq!(store.handled(EventId(2)).await.unwrap(), None);
+        assert!(store.job(JobId(2)).await.unwrap().is_none());
+        assert!(store.reservation(JobId(2)).await.unwrap().is_none());
     }
 }

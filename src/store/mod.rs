@@ -1,5 +1,6 @@
-//! The embedded store: every sled tree, its key layout and its value encoding live here, and
-//! keys are built nowhere else.
+//! The bot's database: every key layout and value encoding lives here, and keys are built
+//! nowhere else. The modules are written once on the ordered key-value layer of [`kv`], whose
+//! backends are sled (embedded, the default) and PostgreSQL (shared by replicas).
 //!
 //! - `jobs`: jobs, the index of jobs in flight, and admission (event id, usage reservation and
 //!   job written in one transaction).
@@ -13,10 +14,15 @@
 //! a crash before a side effect are flushed ([`Store::put_job_durable`]).
 
 use std::path::Path;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 mod conversations;
 mod history;
 mod jobs;
+pub mod kv;
 mod meta;
 mod servers;
 mod usage;
@@ -28,6 +34,8 @@ pub use meta::Once;
 pub use usage::{Balance, CounterKind, Report, Reservation, ReserveRequest};
 
 use crate::domain::ids::JobId;
+use kv::sled::SledBackend;
+use kv::{Backend, Tree};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,100 +45,147 @@ pub enum StoreError {
     Decode(#[from] serde_json::Error),
     #[error("transaction: {0}")]
     Transaction(String),
+    /// What PostgreSQL answered, without the database's address or password.
+    #[error("postgres: {0}")]
+    Postgres(String),
+    /// Another transaction changed what this one read; running it again may succeed.
+    #[error("a concurrent change conflicted with this transaction")]
+    Conflict,
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Every tree of the bot's database. Cheap to clone: clones share the database.
+/// The bot's database, on either backend. Cheap to clone: clones share the database.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    jobs: sled::Tree,
-    active: sled::Tree,
-    events: sled::Tree,
-    threads: sled::Tree,
-    meta: sled::Tree,
-    counters: sled::Tree,
-    reservations: sled::Tree,
-    policies: sled::Tree,
-    usage_meta: sled::Tree,
-    servers: sled::Tree,
-    history: sled::Tree,
-    /// Whether [`Store::flush`] reaches the disk (always, but in the simulation).
-    durable: bool,
+    kv: Arc<dyn Backend>,
 }
 
 fn key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
 }
 
-impl Store {
-    pub fn open(path: &Path) -> Result<Self> {
-        if let Some(parent) = path.parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| StoreError::Sled(e.into()))?;
+/// What a transaction's body decided: write what it wrote, or nothing.
+pub(crate) enum Step<T> {
+    Commit(T),
+    /// Leave the store as it was and answer `T`.
+    Abort(T),
+}
+
+/// How often a transaction runs again after conflicts before the store gives up. Conflicts need
+/// another writer of the same keys at the same moment; dozens in a row mean something is wrong.
+const MAX_ATTEMPTS: u32 = 100;
+
+/// Runs `$body` (a block that reads and writes through `$tx` and ends in a [`Step`]) in a
+/// transaction of `$store`, again after each conflict, until it commits or aborts (see [`kv`]).
+/// A macro rather than a function taking a closure: the body borrows `$tx` across awaits, which
+/// an async closure passed to a function cannot do while staying `Send`.
+macro_rules! atomically {
+    ($store:expr, |$tx:ident| $body:block) => {{
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut open = $store.kv.begin().await?;
+            let outcome: $crate::store::Result<$crate::store::Step<_>> = {
+                let $tx: &mut dyn $crate::store::kv::Transaction = open.as_mut();
+                async { $body }.await
+            };
+            let committed = match outcome {
+                Ok($crate::store::Step::Abort(value)) => break Ok(value),
+                Ok($crate::store::Step::Commit(value)) => open.commit().await.map(|()| value),
+                Err(e) => Err(e),
+            };
+            match committed {
+                Err(e) => $crate::store::after_conflict(e, attempt).await?,
+                Ok(value) => break Ok(value),
             }
         }
-        Self::from_db(sled::open(path)?, true)
+    }};
+}
+pub(crate) use atomically;
+
+/// Waits a moment before a transaction runs again after a conflict; any other error, or too many
+/// conflicts in a row, is returned.
+pub(crate) async fn after_conflict(e: StoreError, attempt: u32) -> Result<()> {
+    if !e.is_conflict() || attempt >= MAX_ATTEMPTS {
+        return Err(e);
+    }
+    // Let the other writer finish; a little longer each time on a busy database.
+    tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt.min(20)))).await;
+    Ok(())
+}
+
+impl Store {
+    /// The embedded store in the folder at `path` (created if missing).
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(Self::on(SledBackend::open(path)?))
     }
 
-    /// A throwaway store whose flushes do not wait for the disk, for the deterministic
-    /// simulation: its crashes drop the bot's memory, never the store's, and a flush on
-    /// another thread would make the interleaving depend on the disk. sled keeps it in a
-    /// temporary file (in memory, under `/dev/shm`, where there is one) removed on drop.
+    /// A throwaway embedded store whose flushes do not wait for the disk (see
+    /// [`SledBackend::temporary`]), for the deterministic simulation.
     pub fn open_for_simulation() -> Result<Self> {
-        let db = sled::Config::new()
-            .temporary(true)
-            .flush_every_ms(None)
-            .open()?;
-        Self::from_db(db, false)
+        Ok(Self::on(SledBackend::temporary()?))
     }
 
-    fn from_db(db: sled::Db, durable: bool) -> Result<Self> {
-        Ok(Self {
-            jobs: db.open_tree("jobs")?,
-            active: db.open_tree("active")?,
-            events: db.open_tree("events")?,
-            threads: db.open_tree("threads")?,
-            meta: db.open_tree("meta")?,
-            counters: db.open_tree("usage_counters")?,
-            reservations: db.open_tree("usage_reservations")?,
-            policies: db.open_tree("guild_policies")?,
-            usage_meta: db.open_tree("usage_meta")?,
-            servers: db.open_tree("servers")?,
-            history: db.open_tree("history")?,
-            db,
-            durable,
-        })
+    /// The store on `backend`.
+    pub fn on(backend: impl Backend) -> Self {
+        Self {
+            kv: Arc::new(backend),
+        }
+    }
+
+    /// "sled" or "postgres".
+    pub fn kind(&self) -> &'static str {
+        self.kv.kind()
     }
 
     /// A fresh, never reused id.
-    pub fn next_id(&self) -> Result<JobId> {
-        // generate_id is unique across restarts, but starts at 0; keep 0 free.
-        Ok(JobId(self.db.generate_id()? + 1))
+    pub async fn next_id(&self) -> Result<JobId> {
+        Ok(JobId(self.kv.next_id().await?))
     }
 
-    /// Waits until every write so far is on disk.
-    ///
-    /// Not `sled::Db::flush_async`: in sled 0.34 that runs the flush on sled's own small IO pool,
-    /// and when its threads all wait in flushes while a transaction ([`Store::put_job`]) waits
-    /// for them, no thread is left to write the buffer the flushes wait for: every job hangs
-    /// (spacejam/sled#1308; the polling benchmark hit it with 1,000 jobs in flight). A blocking
-    /// flush on tokio's blocking pool leaves sled's pool free for that write.
+    /// Waits until every write so far survives a crash.
     pub async fn flush(&self) -> Result<()> {
-        if !self.durable {
-            return Ok(());
-        }
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|e| sled::Error::ReportableBug(format!("the flush task failed: {e}")))??;
-        Ok(())
+        self.kv.flush().await
     }
 
     /// A cheap read that proves the store answers (for health checks).
-    pub fn ping(&self) -> bool {
-        self.meta.get(b"ping").is_ok()
+    pub async fn ping(&self) -> Result<()> {
+        self.kv.ping().await
+    }
+
+    /// The value under `key`, decoded from JSON.
+    async fn get_json<T: DeserializeOwned>(&self, tree: Tree, key: &[u8]) -> Result<Option<T>> {
+        match self.kv.get(tree, key).await? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_json<T: Serialize>(&self, tree: Tree, key: &[u8], value: &T) -> Result<()> {
+        self.kv.insert(tree, key, &serde_json::to_vec(value)?).await
+    }
+
+    /// Applies `change` to the JSON value under `key` (its default when missing) atomically,
+    /// and returns the result.
+    async fn update_json<T>(
+        &self,
+        tree: Tree,
+        key: &[u8],
+        mut change: impl FnMut(&mut T),
+    ) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned + Default,
+    {
+        atomically!(self, |tx| {
+            let mut value: T = match tx.get(tree, key).await? {
+                Some(v) => serde_json::from_slice(&v)?,
+                None => T::default(),
+            };
+            change(&mut value);
+            tx.insert(tree, key, &serde_json::to_vec(&value)?);
+            Ok(Step::Commit(value))
+        })
     }
 }
 
@@ -179,11 +234,11 @@ pub(crate) mod test_support {
 mod tests {
     use super::*;
 
-    #[test]
-    fn ids_are_unique_and_never_zero() {
+    #[tokio::test]
+    async fn ids_are_unique_and_never_zero() {
         let (_dir, store) = test_support::store();
-        let a = store.next_id().unwrap();
-        let b = store.next_id().unwrap();
+        let a = store.next_id().await.unwrap();
+        let b = store.next_id().await.unwrap();
         assert!(a.0 > 0 && b > a);
     }
 }

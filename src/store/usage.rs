@@ -22,17 +22,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-use sled::transaction::{
-    abort, ConflictableTransactionError, TransactionError, TransactionalTree,
-    UnabortableTransactionError,
-};
-use sled::Transactional;
-
-use super::{key, Result, Store, StoreError};
+use super::kv::{Transaction, Tree};
+use super::{atomically, key, Result, Step, Store};
 use crate::domain::ids::{GuildId, JobId, Scope, UserId};
 use crate::domain::job::Settlement;
 use crate::domain::quota::{self, Cost, GuildPolicy, Limits, Refusal, Usage, Window};
+use serde::{Deserialize, Serialize};
 
 /// What a counter counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,11 +142,8 @@ fn decode_u64(bytes: Option<&[u8]>) -> u64 {
         .map_or(0, u64::from_be_bytes)
 }
 
-fn read(
-    tree: &TransactionalTree,
-    key: &str,
-) -> std::result::Result<u64, UnabortableTransactionError> {
-    Ok(decode_u64(tree.get(key.as_bytes())?.as_deref()))
+async fn read(tx: &mut dyn Transaction, tree: Tree, key: &str) -> Result<u64> {
+    Ok(decode_u64(tx.get(tree, key.as_bytes()).await?.as_deref()))
 }
 
 /// The counters a job in `scope` adds to, with their amounts.
@@ -191,15 +183,14 @@ fn counters_for(req: &ReserveRequest<'_>) -> Vec<Counted> {
     out
 }
 
-/// Reserves inside a transaction over the counters and the reservations. Reserving the same
-/// job again returns its first reservation and counts nothing more.
-pub(super) fn reserve_in(
-    counters: &TransactionalTree,
-    reservations: &TransactionalTree,
+/// Reserves inside a transaction. Reserving the same job again returns its first reservation
+/// and counts nothing more.
+pub(super) async fn reserve_in(
+    tx: &mut dyn Transaction,
     req: &ReserveRequest<'_>,
-) -> std::result::Result<std::result::Result<Reservation, Refusal>, UnabortableTransactionError> {
+) -> Result<std::result::Result<Reservation, Refusal>> {
     let job_key = key(req.job_id.0);
-    if let Some(existing) = reservations.get(job_key)? {
+    if let Some(existing) = tx.get(Tree::Reservations, &job_key).await? {
         if let Ok(r) = serde_json::from_slice::<Reservation>(&existing) {
             return Ok(Ok(r));
         }
@@ -207,16 +198,21 @@ pub(super) fn reserve_in(
     let w = req.window;
     let guild = req.scope.guild();
     let usage = Usage {
-        user_day_videos: read(counters, &user_clips_key(req.scope, &w.day, req.user))?,
+        user_day_videos: read(
+            tx,
+            Tree::Counters,
+            &user_clips_key(req.scope, &w.day, req.user),
+        )
+        .await?,
         guild_day_videos: match guild {
-            Some(g) => read(counters, &guild_clips_key(g, &w.day))?,
+            Some(g) => read(tx, Tree::Counters, &guild_clips_key(g, &w.day)).await?,
             None => 0,
         },
         guild_month_credits: match guild {
-            Some(g) => read(counters, &guild_credits_key(g, &w.month))?,
+            Some(g) => read(tx, Tree::Counters, &guild_credits_key(g, &w.month)).await?,
             None => 0,
         },
-        global_day_credits: read(counters, &global_credits_key(&w.day))?,
+        global_day_credits: read(tx, Tree::Counters, &global_credits_key(&w.day)).await?,
     };
     if let Err(refusal) = quota::decide(&req.limits, &usage, req.cost, w, req.scope) {
         return Ok(Err(refusal));
@@ -232,79 +228,85 @@ pub(super) fn reserve_in(
         credits_refunded: false,
     };
     for c in &reservation.counters {
-        let next = read(counters, &c.key)?.saturating_add(c.amount);
-        counters.insert(c.key.as_bytes(), &next.to_be_bytes())?;
+        let next = read(tx, Tree::Counters, &c.key)
+            .await?
+            .saturating_add(c.amount);
+        tx.insert(Tree::Counters, c.key.as_bytes(), &next.to_be_bytes());
     }
-    // Serializing plain data cannot fail.
-    let encoded = serde_json::to_vec(&reservation).unwrap_or_default();
-    reservations.insert(&job_key, encoded)?;
+    tx.insert(
+        Tree::Reservations,
+        &job_key,
+        &serde_json::to_vec(&reservation)?,
+    );
     Ok(Ok(reservation))
 }
 
 impl Store {
-    fn counter(&self, key: &str) -> Result<u64> {
-        Ok(decode_u64(self.counters.get(key.as_bytes())?.as_deref()))
+    async fn counter(&self, key: &str) -> Result<u64> {
+        Ok(decode_u64(
+            self.kv
+                .get(Tree::Counters, key.as_bytes())
+                .await?
+                .as_deref(),
+        ))
     }
 
     /// Reserves for a job on its own (admission does it together with storing the job).
-    pub fn reserve(
+    pub async fn reserve(
         &self,
         req: &ReserveRequest<'_>,
     ) -> Result<std::result::Result<Reservation, Refusal>> {
-        let outcome = (&self.counters, &self.reservations).transaction(|(c, r)| {
-            Ok::<_, ConflictableTransactionError<()>>(reserve_in(c, r, req)?)
-        });
-        outcome.map_err(|e| match e {
-            TransactionError::Abort(()) => StoreError::Transaction("aborted".into()),
-            TransactionError::Storage(e) => StoreError::Sled(e),
+        atomically!(self, |tx| {
+            Ok(match reserve_in(tx, req).await? {
+                Ok(r) => Step::Commit(Ok(r)),
+                Err(refusal) => Step::Abort(Err(refusal)),
+            })
         })
     }
 
     /// Changes a job's reservation with `change`, which returns how much to add to (positive)
     /// or take from (negative) each counter. Taking more than a counter holds is counted in
     /// `underflows`, except from a user's clip count, which an admin may have reset.
-    fn adjust(
+    async fn adjust(
         &self,
         job_id: JobId,
         change: impl Fn(&mut Reservation) -> Vec<(String, CounterKind, i128)>,
     ) -> Result<Option<Reservation>> {
         let job_key = key(job_id.0);
-        let outcome =
-            (&self.counters, &self.reservations, &self.usage_meta).transaction(|(c, r, meta)| {
-                let Some(bytes) = r.get(job_key)? else {
-                    return Ok(None);
-                };
-                let mut reservation: Reservation = match serde_json::from_slice(&bytes) {
-                    Ok(v) => v,
-                    Err(e) => return abort(e.to_string()),
-                };
-                let deltas = change(&mut reservation);
-                if deltas.is_empty() {
-                    return Ok(Some(reservation));
+        atomically!(self, |tx| {
+            let Some(bytes) = tx.get(Tree::Reservations, &job_key).await? else {
+                return Ok(Step::Abort(None));
+            };
+            let mut reservation: Reservation = serde_json::from_slice(&bytes)?;
+            let deltas = change(&mut reservation);
+            if deltas.is_empty() {
+                return Ok(Step::Abort(Some(reservation)));
+            }
+            for (key, kind, delta) in &deltas {
+                let next = i128::from(read(tx, Tree::Counters, key).await?) + delta;
+                if next < 0 && *kind != CounterKind::UserClips {
+                    let n = read(tx, Tree::UsageMeta, UNDERFLOWS).await? + 1;
+                    tx.insert(Tree::UsageMeta, UNDERFLOWS.as_bytes(), &n.to_be_bytes());
                 }
-                for (key, kind, delta) in &deltas {
-                    let current = i128::from(read(c, key)?);
-                    let next = current + delta;
-                    if next < 0 && *kind != CounterKind::UserClips {
-                        let n = read(meta, UNDERFLOWS)? + 1;
-                        meta.insert(UNDERFLOWS, &n.to_be_bytes())?;
-                    }
-                    let next = next.clamp(0, i128::from(u64::MAX)) as u64;
-                    c.insert(key.as_bytes(), &next.to_be_bytes())?;
-                }
-                let encoded = serde_json::to_vec(&reservation).unwrap_or_default();
-                r.insert(&job_key, encoded)?;
-                Ok(Some(reservation))
-            });
-        outcome.map_err(|e| match e {
-            TransactionError::Abort(msg) => StoreError::Transaction(msg),
-            TransactionError::Storage(e) => StoreError::Sled(e),
+                let next = next.clamp(0, i128::from(u64::MAX)) as u64;
+                tx.insert(Tree::Counters, key.as_bytes(), &next.to_be_bytes());
+            }
+            tx.insert(
+                Tree::Reservations,
+                &job_key,
+                &serde_json::to_vec(&reservation)?,
+            );
+            Ok(Step::Commit(Some(reservation)))
         })
     }
 
     /// Gives back what a job that ended without a clip does not owe (see
     /// [`crate::domain::job::FailReason::settlement`]). Settling twice gives back nothing more.
-    pub fn settle(&self, job_id: JobId, settlement: Settlement) -> Result<Option<Reservation>> {
+    pub async fn settle(
+        &self,
+        job_id: JobId,
+        settlement: Settlement,
+    ) -> Result<Option<Reservation>> {
         self.adjust(job_id, |r| {
             let clips = settlement.clips && !r.clips_refunded;
             let credits = settlement.credits && !r.credits_refunded;
@@ -316,10 +318,11 @@ impl Store {
                 .map(|c| (c.key.clone(), c.kind, -i128::from(c.amount)))
                 .collect()
         })
+        .await
     }
 
     /// Counts what the vendor said it charged for a job instead of what was reserved.
-    pub fn charge(&self, job_id: JobId, credits: u64) -> Result<Option<Reservation>> {
+    pub async fn charge(&self, job_id: JobId, credits: u64) -> Result<Option<Reservation>> {
         self.adjust(job_id, |r| {
             if r.credits_refunded {
                 return Vec::new();
@@ -337,68 +340,74 @@ impl Store {
             }
             deltas
         })
+        .await
     }
 
-    pub fn reservation(&self, job_id: JobId) -> Result<Option<Reservation>> {
-        match self.reservations.get(key(job_id.0))? {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-            None => Ok(None),
-        }
+    pub async fn reservation(&self, job_id: JobId) -> Result<Option<Reservation>> {
+        self.get_json(Tree::Reservations, &key(job_id.0)).await
     }
 
     /// How often a refund found less to take back than it counted (should stay 0).
-    pub fn underflows(&self) -> Result<u64> {
-        Ok(decode_u64(self.usage_meta.get(UNDERFLOWS)?.as_deref()))
+    pub async fn underflows(&self) -> Result<u64> {
+        Ok(decode_u64(
+            self.kv
+                .get(Tree::UsageMeta, UNDERFLOWS.as_bytes())
+                .await?
+                .as_deref(),
+        ))
     }
 
     /// What counts against a user's request right now (a snapshot, for display).
-    pub fn usage(&self, scope: Scope, user: UserId, window: &Window) -> Result<Usage> {
+    pub async fn usage(&self, scope: Scope, user: UserId, window: &Window) -> Result<Usage> {
         let guild = scope.guild();
         Ok(Usage {
-            user_day_videos: self.counter(&user_clips_key(scope, &window.day, user))?,
+            user_day_videos: self
+                .counter(&user_clips_key(scope, &window.day, user))
+                .await?,
             guild_day_videos: match guild {
-                Some(g) => self.counter(&guild_clips_key(g, &window.day))?,
+                Some(g) => self.counter(&guild_clips_key(g, &window.day)).await?,
                 None => 0,
             },
             guild_month_credits: match guild {
-                Some(g) => self.counter(&guild_credits_key(g, &window.month))?,
+                Some(g) => self.counter(&guild_credits_key(g, &window.month)).await?,
                 None => 0,
             },
-            global_day_credits: self.counter(&global_credits_key(&window.day))?,
+            global_day_credits: self.counter(&global_credits_key(&window.day)).await?,
         })
     }
 
     /// The credits counted for a server in a month (`None`: DMs) and for the bot in a day.
-    pub fn credits_counted(
+    pub async fn credits_counted(
         &self,
         guild: Option<GuildId>,
         month: &str,
         day: &str,
     ) -> Result<(u64, u64)> {
         let server = match guild {
-            Some(g) => self.counter(&guild_credits_key(g, month))?,
+            Some(g) => self.counter(&guild_credits_key(g, month)).await?,
             None => 0,
         };
-        Ok((server, self.counter(&global_credits_key(day))?))
+        Ok((server, self.counter(&global_credits_key(day)).await?))
     }
 
     /// Sets a user's clip count for `day` back to 0 (their credits stay in the reports).
-    pub fn reset_user_day(&self, scope: Scope, user: UserId, day: &str) -> Result<u64> {
-        let old = self
-            .counters
-            .remove(user_clips_key(scope, day, user).as_bytes())?;
-        Ok(decode_u64(old.as_deref()))
+    pub async fn reset_user_day(&self, scope: Scope, user: UserId, day: &str) -> Result<u64> {
+        let k = user_clips_key(scope, day, user);
+        atomically!(self, |tx| {
+            let old = read(tx, Tree::Counters, &k).await?;
+            tx.remove(Tree::Counters, k.as_bytes());
+            Ok(Step::Commit(old))
+        })
     }
 
     /// Per-user clips and credits, and the server's clips per day, over `days` (`YYYY-MM-DD`).
-    pub fn report(&self, guild: GuildId, days: &[String]) -> Result<Report> {
+    pub async fn report(&self, guild: GuildId, days: &[String]) -> Result<Report> {
         let scope = Scope::Guild(guild);
         let mut report = Report::default();
         for day in days {
             for (prefix, credits) in [("uv", false), ("uc", true)] {
                 let scan = format!("{prefix}/{}/{day}/", scope_part(scope));
-                for item in self.counters.scan_prefix(scan.as_bytes()) {
-                    let (k, v) = item?;
+                for (k, v) in self.kv.scan_prefix(Tree::Counters, scan.as_bytes()).await? {
                     let user = std::str::from_utf8(&k[scan.len()..])
                         .ok()
                         .and_then(|s| s.parse::<u64>().ok());
@@ -415,67 +424,47 @@ impl Store {
             }
             report
                 .per_day
-                .push(self.counter(&guild_clips_key(guild, day))?);
+                .push(self.counter(&guild_clips_key(guild, day)).await?);
         }
         Ok(report)
     }
 
-    pub fn policy(&self, guild: GuildId) -> Result<GuildPolicy> {
-        match self.policies.get(key(guild.0))? {
-            Some(v) => Ok(serde_json::from_slice(&v)?),
-            None => Ok(GuildPolicy::default()),
-        }
+    pub async fn policy(&self, guild: GuildId) -> Result<GuildPolicy> {
+        Ok(self
+            .get_json(Tree::Policies, &key(guild.0))
+            .await?
+            .unwrap_or_default())
     }
 
     /// Applies `change` to the server's policy atomically and returns the result.
-    pub fn update_policy(
+    pub async fn update_policy(
         &self,
         guild: GuildId,
         change: impl Fn(&mut GuildPolicy),
     ) -> Result<GuildPolicy> {
-        let k = key(guild.0);
-        loop {
-            let old = self.policies.get(k)?;
-            let mut policy: GuildPolicy = match &old {
-                Some(v) => serde_json::from_slice(v)?,
-                None => GuildPolicy::default(),
-            };
-            change(&mut policy);
-            let new = serde_json::to_vec(&policy)?;
-            if self.policies.compare_and_swap(k, old, Some(new))?.is_ok() {
-                return Ok(policy);
-            }
-        }
+        self.update_json(Tree::Policies, &key(guild.0), change)
+            .await
     }
 
-    pub fn record_balance(&self, balance: Balance) -> Result<()> {
-        self.usage_meta
-            .insert("credits_remaining", serde_json::to_vec(&balance)?)?;
-        Ok(())
+    pub async fn record_balance(&self, balance: Balance) -> Result<()> {
+        self.put_json(Tree::UsageMeta, b"credits_remaining", &balance)
+            .await
     }
 
-    pub fn balance(&self) -> Result<Option<Balance>> {
-        match self.usage_meta.get("credits_remaining")? {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-            None => Ok(None),
-        }
+    pub async fn balance(&self) -> Result<Option<Balance>> {
+        self.get_json(Tree::UsageMeta, b"credits_remaining").await
     }
 
     /// True the first time it is called for `day`: whoever gets true sends the day's warning.
-    pub fn claim_low_credit_alert(&self, day: &str) -> Result<bool> {
-        loop {
-            let old = self.usage_meta.get("low_credit_alert")?;
-            if old.as_deref() == Some(day.as_bytes()) {
-                return Ok(false);
+    pub async fn claim_low_credit_alert(&self, day: &str) -> Result<bool> {
+        atomically!(self, |tx| {
+            let last = tx.get(Tree::UsageMeta, b"low_credit_alert").await?;
+            if last.as_deref() == Some(day.as_bytes()) {
+                return Ok(Step::Abort(false));
             }
-            if self
-                .usage_meta
-                .compare_and_swap("low_credit_alert", old, Some(day.as_bytes()))?
-                .is_ok()
-            {
-                return Ok(true);
-            }
-        }
+            tx.insert(Tree::UsageMeta, b"low_credit_alert", day.as_bytes());
+            Ok(Step::Commit(true))
+        })
     }
 }
 

@@ -256,7 +256,7 @@ async fn kill_between_post_and_record(nonce_window: Option<Duration>) {
     let id = job_id_of(&clip);
     let landed_in_window = {
         let store = open_store(&world);
-        let mut job = store.job(id).unwrap().expect("the job is stored");
+        let mut job = store.job(id).await.unwrap().expect("the job is stored");
         match job.state.clone() {
             JobState::Delivering { .. } => true,
             JobState::Delivered { video_id, .. } => {
@@ -612,9 +612,10 @@ async fn render_times_are_learned_per_kind_and_kept_across_a_restart() {
 
     let learned = {
         let store = open_store(&world);
-        assert!(store.render_stats("t2v-6s").unwrap().is_none());
+        assert!(store.render_stats("t2v-6s").await.unwrap().is_none());
         store
             .render_stats("t2v-4s")
+            .await
             .unwrap()
             .expect("the 4 s kind learned")
     };

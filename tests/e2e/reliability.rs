@@ -32,6 +32,7 @@ async fn down_for(world: &mut World, ago: Duration) -> JobId {
     let store = open_store(world);
     let mut job = store
         .active_jobs()
+        .await
         .unwrap()
         .pop()
         .expect("the job is in flight");
@@ -105,7 +106,7 @@ async fn a_job_still_unfinished_after_the_timeout_is_polled_first_then_ends_and_
 
     assert!(world.terminate().await.success());
     let store = open_store(&world);
-    let job = store.job(id).unwrap().expect("the job is stored");
+    let job = store.job(id).await.unwrap().expect("the job is stored");
     assert_eq!(
         job.state,
         JobState::Failed {
@@ -120,6 +121,7 @@ async fn a_job_still_unfinished_after_the_timeout_is_polled_first_then_ends_and_
             UserId(discord::USER_ID),
             &window,
         )
+        .await
         .unwrap();
     assert_eq!(usage.user_day_videos, 0);
     assert_eq!(usage.guild_month_credits, 16);

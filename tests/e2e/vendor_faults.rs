@@ -50,20 +50,22 @@ fn button_labels(message: &StoredMessage) -> Vec<String> {
 
 /// What counts against [`discord::USER_ID`] in the fake's server today, read from the bot's
 /// store (the bot must be stopped).
-fn usage_today(world: &World) -> Usage {
+async fn usage_today(world: &World) -> Usage {
     open_store(world)
         .usage(
             Scope::Guild(GuildId(discord::GUILD_ID)),
             UserId(discord::USER_ID),
             &Window::at(chrono::Utc::now(), chrono_tz::UTC),
         )
+        .await
         .expect("read the usage")
 }
 
 /// What the job behind `message` counts (the bot must be stopped).
-fn reservation_of(world: &World, message: &StoredMessage) -> Reservation {
+async fn reservation_of(world: &World, message: &StoredMessage) -> Reservation {
     open_store(world)
         .reservation(job_id_of(message))
+        .await
         .expect("read the reservation")
         .expect("the job reserved its usage")
 }
@@ -212,12 +214,12 @@ async fn a_failed_render_that_pixeldojo_did_not_charge_gives_back_the_clip_count
     );
     stop(&mut world).await;
 
-    let usage = usage_today(&world);
+    let usage = usage_today(&world).await;
     assert_eq!(usage.user_day_videos, 0, "{usage:?}");
     assert_eq!(usage.guild_day_videos, 0, "{usage:?}");
     assert_eq!(usage.guild_month_credits, 0, "{usage:?}");
     assert_eq!(usage.global_day_credits, 0, "{usage:?}");
-    assert_eq!(reservation_of(&world, &message).credits(), 0);
+    assert_eq!(reservation_of(&world, &message).await.credits(), 0);
 }
 
 #[tokio::test]
@@ -255,13 +257,13 @@ async fn a_failed_render_that_pixeldojo_charged_or_did_not_say_gives_back_the_cl
     );
     stop(&mut world).await;
 
-    let usage = usage_today(&world);
+    let usage = usage_today(&world).await;
     assert_eq!(usage.user_day_videos, 0, "{usage:?}");
     assert_eq!(usage.guild_day_videos, 0, "{usage:?}");
     assert_eq!(usage.guild_month_credits, 32, "{usage:?}");
     assert_eq!(usage.global_day_credits, 32, "{usage:?}");
     for message in [&charged, &unsaid] {
-        let reservation = reservation_of(&world, message);
+        let reservation = reservation_of(&world, message).await;
         assert!(reservation.clips_refunded, "{reservation:?}");
         assert_eq!(reservation.credits(), 16, "{reservation:?}");
     }
@@ -285,12 +287,12 @@ async fn the_credits_counted_are_what_the_submit_answer_says_pixeldojo_charged()
     );
     stop(&mut world).await;
 
-    let usage = usage_today(&world);
+    let usage = usage_today(&world).await;
     assert_eq!(usage.user_day_videos, 1, "{usage:?}");
     assert_eq!(usage.guild_day_videos, 1, "{usage:?}");
     assert_eq!(usage.guild_month_credits, 20, "{usage:?}");
     assert_eq!(usage.global_day_credits, 20, "{usage:?}");
-    assert_eq!(reservation_of(&world, &clip).credits(), 20);
+    assert_eq!(reservation_of(&world, &clip).await.credits(), 20);
 }
 
 #[tokio::test]
@@ -346,13 +348,13 @@ async fn a_submit_answered_500_502_or_cut_off_is_never_sent_again_and_offers_a_s
     stop(&mut world).await;
 
     // The clip counts come back; the credits stay: PixelDojo may have charged each one.
-    let usage = usage_today(&world);
+    let usage = usage_today(&world).await;
     assert_eq!(usage.user_day_videos, 0, "{usage:?}");
     assert_eq!(usage.guild_day_videos, 0, "{usage:?}");
     assert_eq!(usage.guild_month_credits, 3 * 16, "{usage:?}");
     assert_eq!(usage.global_day_credits, 3 * 16, "{usage:?}");
     for (_, message) in &messages {
-        let reservation = reservation_of(&world, message);
+        let reservation = reservation_of(&world, message).await;
         assert!(reservation.clips_refunded, "{reservation:?}");
         assert_eq!(reservation.credits(), 16, "{reservation:?}");
     }

@@ -28,10 +28,10 @@ pub struct States {
     pub reasons: BTreeMap<&'static str, usize>,
 }
 
-pub fn final_states(sim: &Sim) -> States {
+pub async fn final_states(sim: &Sim) -> States {
     let mut states = States::default();
     for a in &sim.accepted {
-        match sim.store.job(a.job).ok().flatten().map(|j| j.state) {
+        match sim.store.job(a.job).await.ok().flatten().map(|j| j.state) {
             Some(JobState::Delivered { .. }) => states.delivered += 1,
             Some(JobState::Failed { reason }) => {
                 states.failed += 1;
@@ -52,14 +52,14 @@ fn window(day: &str, month: &str) -> Window {
     }
 }
 
-pub fn invariants(sim: &Sim) -> Vec<String> {
+pub async fn invariants(sim: &Sim) -> Vec<String> {
     let mut v = Vec::new();
     let finals = sim.chat.finals();
     let ledger = sim.vendor.ledger();
     let mut reservations: Vec<Reservation> = Vec::new();
     for a in &sim.accepted {
         let job = a.job;
-        let Some(stored) = sim.store.job(job).ok().flatten() else {
+        let Some(stored) = sim.store.job(job).await.ok().flatten() else {
             v.push(format!("job {job} was accepted but is not stored"));
             continue;
         };
@@ -88,7 +88,7 @@ pub fn invariants(sim: &Sim) -> Vec<String> {
         if created > 1 {
             v.push(format!("job {job} was submitted {created} times"));
         }
-        let Some(r) = sim.store.reservation(job).ok().flatten() else {
+        let Some(r) = sim.store.reservation(job).await.ok().flatten() else {
             v.push(format!("job {job} has no reservation"));
             continue;
         };
@@ -121,8 +121,8 @@ pub fn invariants(sim: &Sim) -> Vec<String> {
         }
         reservations.push(r);
     }
-    v.extend(counters(sim, &reservations));
-    match sim.store.underflows() {
+    v.extend(counters(sim, &reservations).await);
+    match sim.store.underflows().await {
         Ok(0) => {}
         Ok(n) => v.push(format!("{n} refunds took more than a counter held")),
         Err(e) => v.push(format!("cannot read the underflows: {e}")),
@@ -135,7 +135,7 @@ pub fn invariants(sim: &Sim) -> Vec<String> {
 }
 
 /// Each counter is exactly what its jobs still count, and never less than the vendor charged.
-fn counters(sim: &Sim, reservations: &[Reservation]) -> Vec<String> {
+async fn counters(sim: &Sim, reservations: &[Reservation]) -> Vec<String> {
     let mut v = Vec::new();
     let ledger = sim.vendor.ledger();
     let mut global: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
@@ -165,7 +165,11 @@ fn counters(sim: &Sim, reservations: &[Reservation]) -> Vec<String> {
         }
     }
     for ((day, month), (expected, charged)) in &global {
-        let counted = sim.store.credits_counted(None, month, day).map(|c| c.1);
+        let counted = sim
+            .store
+            .credits_counted(None, month, day)
+            .await
+            .map(|c| c.1);
         match counted {
             Ok(n) if n == *expected && n >= *charged => {}
             Ok(n) => v.push(format!(
@@ -185,6 +189,7 @@ fn counters(sim: &Sim, reservations: &[Reservation]) -> Vec<String> {
         let counted = sim
             .store
             .credits_counted(Some(*guild), month, "")
+            .await
             .map(|c| c.0);
         match counted {
             Ok(n) if n == *expected && n >= *charged => {}
@@ -195,7 +200,7 @@ fn counters(sim: &Sim, reservations: &[Reservation]) -> Vec<String> {
         }
     }
     for ((scope, user, day, month), expected) in &clips {
-        let counted = sim.store.usage(*scope, *user, &window(day, month));
+        let counted = sim.store.usage(*scope, *user, &window(day, month)).await;
         match counted.map(|u| u.user_day_videos) {
             Ok(n) if n == *expected => {}
             Ok(n) => v.push(format!(

@@ -157,7 +157,7 @@ async fn run(seed: u64, defects: Defects, trace: bool) -> Report {
         crashes: 0,
         trace,
     };
-    sim.start_engine();
+    sim.start_engine().await;
     for step in steps {
         tokio::time::sleep_until(started + Duration::from_millis(step.at_ms as u64)).await;
         if trace {
@@ -174,9 +174,9 @@ async fn run(seed: u64, defects: Defects, trace: bool) -> Report {
     sim.chat.heal();
     sim.quiesce().await;
     let mut violations = std::mem::take(&mut sim.violations);
-    violations.extend(check::invariants(&sim));
+    violations.extend(check::invariants(&sim).await);
     let ledger = sim.vendor.ledger();
-    let states = check::final_states(&sim);
+    let states = check::final_states(&sim).await;
     Report {
         seed,
         violations,
@@ -238,9 +238,9 @@ fn build(
 }
 
 impl Sim {
-    fn start_engine(&mut self) {
+    async fn start_engine(&mut self) {
         self.app.engine.start();
-        if let Err(e) = self.app.engine.resume() {
+        if let Err(e) = self.app.engine.resume().await {
             self.violations.push(format!("resume failed: {e}"));
         }
     }
@@ -256,7 +256,7 @@ impl Sim {
     }
 
     /// A new job was accepted: remember it, and check that no cap was passed by it.
-    fn accepted(&mut self, started: Started, origin: &Origin) {
+    async fn accepted(&mut self, started: Started, origin: &Origin) {
         let Started::New { job, .. } = started else {
             return;
         };
@@ -264,10 +264,13 @@ impl Sim {
         let caps = &self.app.caps;
         let window = caps.window(&self.clock);
         let scope = origin.scope();
-        let Ok(usage) = self.store.usage(scope, origin.user, &window) else {
+        let Ok(usage) = self.store.usage(scope, origin.user, &window).await else {
             return;
         };
-        let Ok(e) = caps.effective(&self.store, origin.guild, origin.user, &origin.roles) else {
+        let Ok(e) = caps
+            .effective(&self.store, origin.guild, origin.user, &origin.roles)
+            .await
+        else {
             return;
         };
         let l = e.limits;
@@ -295,7 +298,7 @@ impl Sim {
 
     /// A second delivery of an event must not start a second job. (It may start the first,
     /// when the first delivery was refused and a cap has room again since.)
-    fn again(
+    async fn again(
         &mut self,
         first: Option<Started>,
         second: Option<Started>,
@@ -308,7 +311,7 @@ impl Sim {
                     "the same {what} delivered twice started two jobs ({a} and {b})"
                 ));
             }
-            (_, Some(started)) => self.accepted(started, origin),
+            (_, Some(started)) => self.accepted(started, origin).await,
             _ => {}
         }
     }
@@ -358,12 +361,12 @@ impl Sim {
                 };
                 let first = self.app.start(ask.clone()).await.ok();
                 if let Some(started) = first {
-                    self.accepted(started, &origin);
+                    self.accepted(started, &origin).await;
                 }
                 if let Some(after) = again_after_ms {
                     tokio::time::sleep(Duration::from_millis(after)).await;
                     let second = self.app.start(ask).await.ok();
-                    self.again(first, second, &origin, "interaction");
+                    self.again(first, second, &origin, "interaction").await;
                 }
             }
             Act::Reply {
@@ -393,11 +396,12 @@ impl Sim {
                 let first = self.app.restart(job, how, origin.clone(), event).await;
                 let first = first.ok().map(|(s, _)| s);
                 if let Some(started) = first {
-                    self.accepted(started, &origin);
+                    self.accepted(started, &origin).await;
                 }
                 if again {
                     let second = self.app.restart(job, how, origin.clone(), event).await;
-                    self.again(first, second.ok().map(|(s, _)| s), &origin, "button press");
+                    self.again(first, second.ok().map(|(s, _)| s), &origin, "button press")
+                        .await;
                 }
             }
             Act::Cancel { pick } => {
@@ -411,7 +415,7 @@ impl Sim {
                     return;
                 }
                 let job = open[(pick % open.len() as u64) as usize];
-                if let Ok(Some(stored)) = self.store.job(job) {
+                if let Ok(Some(stored)) = self.store.job(job).await {
                     let _ = self.app.cancel(job, stored.user, false);
                 }
             }
@@ -425,14 +429,17 @@ impl Sim {
                     None => true,
                 };
                 if allowed {
-                    let _ = self.store.update_policy(guild, |p| match value {
-                        Some(v) => {
-                            p.overrides.insert(limit, v);
-                        }
-                        None => {
-                            p.overrides.remove(&limit);
-                        }
-                    });
+                    let _ = self
+                        .store
+                        .update_policy(guild, |p| match value {
+                            Some(v) => {
+                                p.overrides.insert(limit, v);
+                            }
+                            None => {
+                                p.overrides.remove(&limit);
+                            }
+                        })
+                        .await;
                     self.app.engine.limits_changed();
                 }
             }
@@ -467,7 +474,7 @@ impl Sim {
                     &self.seeds,
                     &self.panics,
                 );
-                self.start_engine();
+                self.start_engine().await;
             }
         }
     }
@@ -513,11 +520,11 @@ impl Sim {
         };
         let first = started(self.app.on_message(facts.clone()).await);
         if let Some(s) = first {
-            self.accepted(s, &origin);
+            self.accepted(s, &origin).await;
         }
         if again {
             let second = started(self.app.on_message(facts).await);
-            self.again(first, second, &origin, "message");
+            self.again(first, second, &origin, "message").await;
         }
     }
 
@@ -528,6 +535,7 @@ impl Sim {
             let active = self
                 .store
                 .active_jobs()
+                .await
                 .map(|j| j.len())
                 .unwrap_or(usize::MAX);
             if active == 0 && self.app.engine.in_flight() == 0 {
@@ -537,6 +545,7 @@ impl Sim {
                 let left: BTreeSet<String> = self
                     .store
                     .active_jobs()
+                    .await
                     .unwrap_or_default()
                     .iter()
                     .map(|j| format!("{} in {:?}", j.id, j.state.name()))

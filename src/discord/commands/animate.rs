@@ -42,7 +42,7 @@ pub async fn animate(ctx: Context<'_>, message: serenity::Message) -> Result<(),
                 .ephemeral(true),
         )
     } else {
-        let key = ctx.data().app.save_animate_draft(&images)?;
+        let key = ctx.data().app.save_animate_draft(&images).await?;
         let input = CreateInputText::new(
             InputTextStyle::Paragraph,
             "What should happen in the clip?",

@@ -8,7 +8,7 @@ use crate::discord::{Context, Error};
 /// Learn what omni-bot does, its commands, and the caps that apply to you here.
 #[poise::command(slash_command, rename = "omni-help")]
 pub async fn omni_help(ctx: Context<'_>) -> Result<(), Error> {
-    let caps = caller_caps(&ctx)?;
+    let caps = caller_caps(&ctx).await?;
     let text = texts::help(&texts::HelpCaps {
         effective: &caps.effective,
         used: &caps.used,

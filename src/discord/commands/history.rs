@@ -50,7 +50,7 @@ fn is_moderator(member: Option<&serenity::Member>) -> bool {
 }
 
 /// One page's text and its buttons.
-fn render_page(
+async fn render_page(
     app: &App,
     guild: Option<GuildId>,
     caller: UserId,
@@ -61,13 +61,15 @@ fn render_page(
     let mut index = request.index;
     let mut found = app
         .store
-        .history(scope, request.user, index * per_page, per_page)?;
+        .history(scope, request.user, index * per_page, per_page)
+        .await?;
     if found.clips.is_empty() && found.total > 0 {
         // Past the end (clips can only be added): the last page.
         index = (found.total - 1) / per_page;
         found = app
             .store
-            .history(scope, request.user, index * per_page, per_page)?;
+            .history(scope, request.user, index * per_page, per_page)
+            .await?;
     }
     let of = (request.user != caller).then_some(request.user);
     let text = texts::history_page(&found, index, of, guild.is_some());
@@ -133,7 +135,8 @@ pub async fn omni_history(
         }
     }
     let index = page.map_or(0, |p| p.max(1) as usize - 1);
-    let (text, rows) = render_page(&ctx.data().app, guild, caller, PageRequest { user, index })?;
+    let (text, rows) =
+        render_page(&ctx.data().app, guild, caller, PageRequest { user, index }).await?;
     ctx.send(
         poise::CreateReply::default()
             .ephemeral(true)
@@ -157,7 +160,7 @@ pub async fn on_page_button(
     let allowed =
         request.user == caller || (guild.is_some() && is_moderator(press.member.as_ref()));
     let response = if allowed {
-        let (text, rows) = render_page(&data.app, guild, caller, request)?;
+        let (text, rows) = render_page(&data.app, guild, caller, request).await?;
         CreateInteractionResponse::UpdateMessage(
             CreateInteractionResponseMessage::new()
                 .content(text)

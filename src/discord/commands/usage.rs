@@ -23,7 +23,7 @@ pub(crate) fn invoker_roles(ctx: &Context<'_>) -> Vec<RoleId> {
 /// See how many clips you can still make today, what you have rendering, and when it resets.
 #[poise::command(slash_command, rename = "omni-usage")]
 pub async fn omni_usage(ctx: Context<'_>) -> Result<(), Error> {
-    let caps = caller_caps(&ctx)?;
+    let caps = caller_caps(&ctx).await?;
     let (running, queued) = ctx.data().app.engine.user_jobs(caps.user);
     let text = texts::usage(
         &caps.effective,
@@ -45,15 +45,19 @@ pub(crate) struct CallerCaps {
     pub used: Usage,
 }
 
-pub(crate) fn caller_caps(ctx: &Context<'_>) -> Result<CallerCaps, Error> {
+pub(crate) async fn caller_caps(ctx: &Context<'_>) -> Result<CallerCaps, Error> {
     let app = &ctx.data().app;
     let guild = ctx.guild_id().map(|g| GuildId(g.get()));
     let user = UserId(ctx.author().id.get());
     let effective = app
         .caps
-        .effective(&app.store, guild, user, &invoker_roles(ctx))?;
+        .effective(&app.store, guild, user, &invoker_roles(ctx))
+        .await?;
     let window = app.caps.window(app.clock.as_ref());
-    let used = app.store.usage(Scope::from_guild(guild), user, &window)?;
+    let used = app
+        .store
+        .usage(Scope::from_guild(guild), user, &window)
+        .await?;
     Ok(CallerCaps {
         guild,
         user,

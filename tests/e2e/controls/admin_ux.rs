@@ -106,6 +106,7 @@ async fn a_long_admin_answer_comes_in_pages_that_fit_and_a_very_long_one_as_a_fi
                     p.user_allowances.insert(UserId(*m), 3);
                 }
             })
+            .await
             .unwrap();
         store
             .update_moderation(guild, |m| {
@@ -113,6 +114,7 @@ async fn a_long_admin_answer_comes_in_pages_that_fit_and_a_very_long_one_as_a_fi
                     m.blocked_terms.insert(Term::parse(r).unwrap());
                 }
             })
+            .await
             .unwrap();
         store.flush().await.unwrap();
     }

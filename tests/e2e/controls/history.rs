@@ -128,6 +128,7 @@ async fn omni_history_pages_through_many_clips_with_buttons_and_a_page_option() 
                     at_ms: 1_700_000_000_000,
                     private: false,
                 })
+                .await
                 .unwrap();
         }
         store.flush().await.unwrap();

@@ -15,7 +15,7 @@ use crate::domain::quota::{self, LimitName};
 pub async fn limits(ctx: Context<'_>) -> Result<(), Error> {
     let guild = require_admin(&ctx)?;
     let app = &ctx.data().app;
-    let policy = app.store.policy(guild)?;
+    let policy = app.store.policy(guild).await?;
     let defaults = app.caps.defaults();
     let effective = app.caps.effective_with(&policy, UserId(0), &[]).limits;
     let window = app.caps.window(app.clock.as_ref());
@@ -67,15 +67,19 @@ pub async fn set(
             app.caps
                 .check_override(name, v)
                 .map_err(|problem| UserError(texts::limit_problem(name, problem)))?;
-            app.store.update_policy(guild, |p| {
-                p.overrides.insert(name, v);
-            })?;
+            app.store
+                .update_policy(guild, |p| {
+                    p.overrides.insert(name, v);
+                })
+                .await?;
             texts::limit_set(name, v)
         }
         None => {
-            app.store.update_policy(guild, |p| {
-                p.overrides.remove(&name);
-            })?;
+            app.store
+                .update_policy(guild, |p| {
+                    p.overrides.remove(&name);
+                })
+                .await?;
             texts::limit_reset(name, app.caps.defaults().get(name))
         }
     };
@@ -106,7 +110,8 @@ pub async fn allowance_role(
             None => {
                 p.role_allowances.remove(&role_id);
             }
-        })?;
+        })
+        .await?;
     reply(ctx, texts::role_allowance(role_id, videos)).await
 }
 
@@ -132,7 +137,8 @@ pub async fn allowance_user(
             None => {
                 p.user_allowances.remove(&user_id);
             }
-        })?;
+        })
+        .await?;
     reply(ctx, texts::user_allowance(user_id, videos)).await
 }
 
@@ -148,7 +154,8 @@ pub async fn reset_user(
     let day = app.caps.window(app.clock.as_ref()).day;
     let before = app
         .store
-        .reset_user_day(Scope::Guild(guild), user_id, &day)?;
+        .reset_user_day(Scope::Guild(guild), user_id, &day)
+        .await?;
     reply(ctx, texts::user_reset(user_id, before)).await
 }
 
@@ -166,10 +173,14 @@ pub async fn usage(
     let days = days.unwrap_or(7).clamp(1, 90) as u32;
     let dates = quota::recent_days(app.clock.utc_now(), app.caps.time_zone(), days);
     let keys: Vec<String> = dates.into_iter().map(quota::day_key).collect();
-    let report = app.store.report(guild, &keys)?;
+    let report = app.store.report(guild, &keys).await?;
     let mut users: Vec<(UserId, (u64, u64))> = report.per_user.into_iter().collect();
     users.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let balance = app.store.balance()?.map(|b| (b.credits_remaining, b.at_ms));
+    let balance = app
+        .store
+        .balance()
+        .await?
+        .map(|b| (b.credits_remaining, b.at_ms));
     let text = texts::usage_report(days, &users, balance);
     let series: Vec<(String, u64)> = keys.into_iter().zip(report.per_day).collect();
     let png = tokio::task::spawn_blocking(move || crate::chart::videos_per_day(&series)).await?;

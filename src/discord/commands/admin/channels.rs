@@ -27,10 +27,14 @@ pub async fn allow(
 ) -> Result<(), Error> {
     let guild = require_admin(&ctx)?;
     let c = ChannelId(channel.get());
-    ctx.data().app.store.update_policy(guild, |p| {
-        p.denied_channels.remove(&c);
-        p.allowed_channels.insert(c);
-    })?;
+    ctx.data()
+        .app
+        .store
+        .update_policy(guild, |p| {
+            p.denied_channels.remove(&c);
+            p.allowed_channels.insert(c);
+        })
+        .await?;
     reply(ctx, texts::channel_allowed(c)).await
 }
 
@@ -42,10 +46,14 @@ pub async fn deny(
 ) -> Result<(), Error> {
     let guild = require_admin(&ctx)?;
     let c = ChannelId(channel.get());
-    ctx.data().app.store.update_policy(guild, |p| {
-        p.allowed_channels.remove(&c);
-        p.denied_channels.insert(c);
-    })?;
+    ctx.data()
+        .app
+        .store
+        .update_policy(guild, |p| {
+            p.allowed_channels.remove(&c);
+            p.denied_channels.insert(c);
+        })
+        .await?;
     reply(ctx, texts::channel_denied(c)).await
 }
 
@@ -60,17 +68,21 @@ pub async fn clear(
     let store = &ctx.data().app.store;
     let text = match channel.map(|c| ChannelId(c.get())) {
         Some(c) => {
-            store.update_policy(guild, |p| {
-                p.allowed_channels.remove(&c);
-                p.denied_channels.remove(&c);
-            })?;
+            store
+                .update_policy(guild, |p| {
+                    p.allowed_channels.remove(&c);
+                    p.denied_channels.remove(&c);
+                })
+                .await?;
             texts::channel_cleared(c)
         }
         None => {
-            store.update_policy(guild, |p| {
-                p.allowed_channels.clear();
-                p.denied_channels.clear();
-            })?;
+            store
+                .update_policy(guild, |p| {
+                    p.allowed_channels.clear();
+                    p.denied_channels.clear();
+                })
+                .await?;
             texts::CHANNELS_CLEARED.to_owned()
         }
     };

@@ -26,8 +26,9 @@ pub async fn follow_ups(
     let guild = require_admin(&ctx)?;
     let app = &ctx.data().app;
     let Some(who) = who else {
-        let chosen = app.store.policy(guild)?.plain_messages;
-        let text = texts::follow_ups_now(app.plain_messages_in(Some(guild)), chosen.is_some());
+        let chosen = app.store.policy(guild).await?.plain_messages;
+        let text =
+            texts::follow_ups_now(app.plain_messages_in(Some(guild)).await, chosen.is_some());
         return reply(ctx, text).await;
     };
     let chosen = match who {
@@ -36,7 +37,8 @@ pub async fn follow_ups(
         FollowUpChoice::Default => None,
     };
     app.store
-        .update_policy(guild, |p| p.plain_messages = chosen)?;
-    let text = texts::follow_ups_set(app.plain_messages_in(Some(guild)), chosen);
+        .update_policy(guild, |p| p.plain_messages = chosen)
+        .await?;
+    let text = texts::follow_ups_set(app.plain_messages_in(Some(guild)).await, chosen);
     reply(ctx, text).await
 }

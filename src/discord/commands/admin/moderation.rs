@@ -30,7 +30,7 @@ pub async fn add(
     words: String,
 ) -> Result<(), Error> {
     let guild = require_admin(&ctx)?;
-    let text = match ctx.data().app.add_prompt_rule(guild, &words)? {
+    let text = match ctx.data().app.add_prompt_rule(guild, &words).await? {
         Ok(added) => texts::rule_added(words.trim(), added),
         Err(problem) => return Err(UserError(texts::rule_problem(problem)).into()),
     };
@@ -46,7 +46,7 @@ pub async fn remove(
     words: String,
 ) -> Result<(), Error> {
     let guild = require_admin(&ctx)?;
-    let removed = ctx.data().app.remove_prompt_rule(guild, &words)?;
+    let removed = ctx.data().app.remove_prompt_rule(guild, &words).await?;
     reply(ctx, texts::rule_removed(words.trim(), removed)).await
 }
 
@@ -55,7 +55,7 @@ pub async fn remove(
 pub async fn list(ctx: Context<'_>) -> Result<(), Error> {
     let guild = require_admin(&ctx)?;
     let app = &ctx.data().app;
-    let settings = app.moderation(guild)?;
+    let settings = app.moderation(guild).await?;
     let text = texts::rules_list(&settings, app.rules.blocked_terms.len());
     reply_pages(ctx, text).await
 }
@@ -82,6 +82,6 @@ pub async fn mod_log(
 #[poise::command(slash_command, guild_only)]
 pub async fn jobs(ctx: Context<'_>) -> Result<(), Error> {
     let guild = require_moderator(&ctx)?;
-    let jobs = ctx.data().app.server_jobs(guild)?;
+    let jobs = ctx.data().app.server_jobs(guild).await?;
     reply_pages(ctx, texts::server_jobs(&jobs)).await
 }

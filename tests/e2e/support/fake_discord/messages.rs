@@ -481,7 +481,7 @@ pub(super) fn create_message(
             replied_author,
         ),
     };
-    if is_empty_message(&message) && body["sticker_ids"].as_array().map_or(true, Vec::is_empty) {
+    if is_empty_message(&message) && body["sticker_ids"].as_array().is_none_or(Vec::is_empty) {
         return Err(ApiError::new(400, 50006, "Cannot send an empty message"));
     }
     if let (true, Some(n)) = (enforce_nonce, nonce) {

@@ -459,10 +459,10 @@ pub fn command(sent: &Value, id: u64, guild_id: Option<u64>) -> Value {
     c["id"] = json!(id.to_string());
     c["application_id"] = json!(APP_ID.to_string());
     c["version"] = json!(id.to_string());
-    if c.get("type").map_or(true, Value::is_null) {
+    if c.get("type").is_none_or(Value::is_null) {
         c["type"] = json!(1);
     }
-    if c.get("description").map_or(true, Value::is_null) {
+    if c.get("description").is_none_or(Value::is_null) {
         c["description"] = json!("");
     }
     for key in [
