@@ -224,4 +224,29 @@ mod tests {
         let free = Plan::new(&model(10.0, 1.0), 0.0, 2_000.0, 30_000.0);
         assert_eq!(free.next_after(500_000.0), 502_000.0);
     }
+
+    #[test]
+    fn a_poll_before_the_planned_one_never_brings_the_next_planned_poll_earlier() {
+        // What makes a spare budget slot safe to give a job that is not due: asked again from
+        // the extra poll, its plan never asks for the next poll sooner (only, at times, later:
+        // the job was seen running later than the plan assumed).
+        for m in [model(75.0, 26.0), model(60.0, 5.0)] {
+            for price_ms in [500.0, 2_000.0, 20_000.0] {
+                let plan = Plan::new(&m, price_ms, 2_000.0, 30_000.0);
+                let mut last = 0.0;
+                for planned in schedule(&plan, 150_000.0) {
+                    let mut extra = last + 250.0;
+                    while extra < planned {
+                        let next = plan.next_after(extra);
+                        assert!(
+                            next >= planned,
+                            "{m:?} at {price_ms}: planned {planned} after {last}, {next} after {extra}"
+                        );
+                        extra += 250.0;
+                    }
+                    last = planned;
+                }
+            }
+        }
+    }
 }

@@ -66,14 +66,14 @@ impl PollSlot {
         tuning: &Tuning,
         plan: &Plan,
     ) -> Candidate {
-        let last = self
-            .last_poll_at_ms
-            .map(|t| (t - self.submitted_at_ms) as f64);
-        Candidate {
-            elapsed_ms: (now_ms - self.submitted_at_ms) as f64,
-            last_poll_elapsed_ms: last,
-            due_ms: scheduler::due_at(strategy, tuning, last, plan),
-        }
+        let since_submit = |t: i64| (t - self.submitted_at_ms) as f64;
+        Candidate::new(
+            strategy,
+            tuning,
+            since_submit(now_ms),
+            self.last_poll_at_ms.map(since_submit),
+            plan,
+        )
     }
 }
 
@@ -377,22 +377,35 @@ impl Registry {
         self.polls_changed.notify_waiters();
     }
 
-    /// How long from `now_ms` until some job is worth a poll (`None`: no job is polling).
+    /// How long from `now_ms` until some job may be handed a slot (`None`: no job is polling):
+    /// under the scheduler until the first job not held off passes its floor, whether or not it
+    /// is due on its plan; under the other strategies until the first is due.
     pub fn next_poll_due(&self, now_ms: i64, strategy: Strategy, tuning: &Tuning) -> Option<i64> {
         self.lock()
             .candidates(now_ms, strategy, tuning)
             .into_iter()
-            .map(|(_, c, hold)| (c.due_in().ceil() as i64).max(hold - now_ms).max(0))
+            .map(|(_, c, hold)| {
+                let eligible_in = c.eligible_in(strategy).ceil() as i64;
+                eligible_in.max(hold - now_ms).max(0)
+            })
             .min()
     }
 
-    /// Picks the job to poll now, counts it as polled (so it is not picked again before its
-    /// poll lands) and returns where to hand it the slot.
+    /// Picks the job to hand a taken slot, counts it as polled (so it is not picked again
+    /// before its poll lands) and returns where to hand it the slot.
     ///
-    /// Under the scheduler this also moves the price per poll: when more jobs are due than the
-    /// budget served at once (`waited`: the slot was not free at once), polls cost more and the
-    /// plans spread them out; when a slot was free at once and hardly anyone is due, they cost
-    /// less. The price settles where the plans together spend the budget.
+    /// Under the scheduler this also moves the price per poll, so that it settles where the
+    /// plans together ask for about the polls the budget serves (`waited`: the slot was not free
+    /// at once, so the budget, not the plans, set the pace):
+    /// - raise when the slot waited and more than 2 jobs are due: a backlog the budget cannot
+    ///   serve, so the plans ask for too many polls;
+    /// - lower when no job is due at all: the slot goes off-plan, so the plans ask for too few
+    ///   (under saturation every slot waits, so this is the only way down);
+    /// - lower too when the slot was free at once and at most 1 job is due: the budget has room.
+    ///
+    /// Slots are spent either way (a job past its floor takes one even when nobody is due); the
+    /// price only decides who gets them. Too high, the plans leave slots to jobs merely close
+    /// to their plan; too low, the due jobs queue up and each waits behind the others.
     pub fn pick_poll(
         &self,
         now_ms: i64,
@@ -409,10 +422,10 @@ impl Registry {
             .collect();
         let candidates: Vec<Candidate> = ready.iter().map(|(_, c)| *c).collect();
         if strategy == Strategy::Scheduled {
-            let due = candidates.iter().filter(|c| c.due_in() == 0.0).count();
+            let due = candidates.iter().filter(|c| c.is_due()).count();
             if waited && due > 2 {
                 s.plans.price.raise();
-            } else if !waited && due <= 1 {
+            } else if due == 0 || (!waited && due <= 1) {
                 s.plans.price.lower();
             }
         }
