@@ -27,6 +27,8 @@ RUN cargo build --release --locked --bin omni-bot \
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 COPY --from=builder /out/omni-bot /usr/local/bin/omni-bot
 COPY docker/config.toml /etc/omni-bot/config.toml
+# A replica on PostgreSQL uses this one instead (OMNI_BOT_CONFIG; compose.yaml's replicas profile).
+COPY docker/config.postgres.toml /etc/omni-bot/config.postgres.toml
 # The sled database lives on this volume (storage.path in docker/config.toml), owned by the
 # runtime user so that a fresh named volume is writable.
 COPY --from=builder --chown=65532:65532 /out/data /data

@@ -40,4 +40,20 @@ pub enum Command {
     Invite,
     /// Exit 0 if the running bot's /healthz answers 200 (for container health checks).
     Healthcheck,
+    /// Copy the embedded store (`storage.path`) into an empty PostgreSQL database
+    /// (`storage.url`, or DATABASE_URL), to run more than one replica. Stop the bot first.
+    MigrateStore {
+        /// The store to copy from.
+        #[arg(long, value_enum)]
+        from: StoreKind,
+        /// The store to copy into.
+        #[arg(long, value_enum)]
+        to: StoreKind,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    Sled,
+    Postgres,
 }

@@ -15,15 +15,17 @@
 //!   module, through ports (vendor, Discord side, clock) it can be simulated behind.
 //! - `pixeldojo`: the vendor API: wire format, HTTP client, typed errors, and the throttled
 //!   client that owns the request budget.
-//! - `store`: every sled tree and its key layout.
+//! - `store`: every key layout, over an ordered key-value layer with two backends (sled,
+//!   PostgreSQL).
+//! - `replica`: on a shared store, one replica works and the others stand by.
 //! - `discord`: the Discord adapter: startup wiring, commands, events, every user-facing
 //!   sentence, and the transport the engine posts through.
 //! - `config`: the TOML configuration, its defaults and its validation.
 //! - `clock`: the injected wall clock.
 //! - `metrics`: `/healthz` and `/metrics` (Prometheus) for operators.
 //! - `chart`: PNG charts for usage reports.
-//! - `cli`, `ops`: command-line arguments and the `check`, `invite` and `healthcheck`
-//!   subcommands.
+//! - `cli`, `ops`: command-line arguments and the `check`, `invite`, `healthcheck` and
+//!   `migrate-store` subcommands.
 
 pub mod app;
 pub mod chart;
@@ -36,4 +38,5 @@ pub mod engine;
 pub mod metrics;
 pub mod ops;
 pub mod pixeldojo;
+pub mod replica;
 pub mod store;

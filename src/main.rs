@@ -62,6 +62,11 @@ fn main() -> ExitCode {
         Command::Healthcheck => {
             return ExitCode::from(runtime.block_on(omni_bot::ops::healthcheck(&config)))
         }
+        Command::MigrateStore { from, to } => {
+            return ExitCode::from(
+                runtime.block_on(omni_bot::ops::migrate_store(&config, from, to)),
+            )
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

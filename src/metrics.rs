@@ -72,6 +72,8 @@ const DELIVERY_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30
 pub enum Gateway {
     /// The client is not built yet.
     Starting,
+    /// Another replica holds the lease on the shared store; this one waits to take over.
+    Standby,
     /// Connecting, identifying or resuming.
     Connecting,
     Connected,
@@ -82,6 +84,7 @@ impl Gateway {
     pub fn as_str(self) -> &'static str {
         match self {
             Gateway::Starting => "starting",
+            Gateway::Standby => "standby",
             Gateway::Connecting => "connecting",
             Gateway::Connected => "connected",
             Gateway::Disconnected => "disconnected",
@@ -104,7 +107,7 @@ pub struct Health {
 
 struct HealthInner {
     store: Store,
-    gateway: OnceLock<GatewayProbe>,
+    gateway: std::sync::Mutex<Option<GatewayProbe>>,
     jobs: OnceLock<JobsProbe>,
 }
 
@@ -113,6 +116,8 @@ struct HealthInner {
 pub struct HealthReport {
     pub gateway: &'static str,
     pub store: &'static str,
+    /// Which store answers: "sled" or "postgres".
+    pub backend: &'static str,
 }
 
 impl HealthReport {
@@ -126,15 +131,20 @@ impl Health {
         Self {
             inner: Arc::new(HealthInner {
                 store,
-                gateway: OnceLock::new(),
+                gateway: std::sync::Mutex::default(),
                 jobs: OnceLock::new(),
             }),
         }
     }
 
-    /// Sets how to ask the gateway for its state; the first probe set wins.
+    /// Sets how to ask the gateway for its state (replacing the probe of an earlier phase:
+    /// standing by, then connecting).
     pub fn set_gateway_probe(&self, probe: GatewayProbe) {
-        let _ = self.inner.gateway.set(probe);
+        *self
+            .inner
+            .gateway
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(probe);
     }
 
     /// Sets how to count the jobs in flight; the first probe set wins.
@@ -152,7 +162,13 @@ impl Health {
     }
 
     pub async fn gateway(&self) -> Gateway {
-        match self.inner.gateway.get() {
+        let probe = self
+            .inner
+            .gateway
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match probe {
             Some(probe) => probe().await,
             None => Gateway::Starting,
         }
@@ -168,6 +184,7 @@ impl Health {
         HealthReport {
             gateway: gateway.as_str(),
             store,
+            backend: self.inner.store.kind(),
         }
     }
 }
@@ -392,7 +409,7 @@ mod tests {
         assert!(report.healthy(), "{report:?}");
         assert_eq!(
             serde_json::to_string(&report).unwrap(),
-            r#"{"gateway":"connected","store":"ok"}"#
+            r#"{"gateway":"connected","store":"ok","backend":"sled"}"#
         );
     }
 

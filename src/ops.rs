@@ -9,12 +9,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
+
 use poise::serenity_prelude as serenity;
 use serenity::Permissions;
 
-use crate::config::{Config, ConfigError};
+use crate::cli::StoreKind;
+use crate::config::{Backend, Config, ConfigError, StorageConfig, ENV_DATABASE_URL};
 use crate::discord::errors::{describe, discord_error};
 use crate::pixeldojo::{ApiError, PixelDojoClient};
+use crate::store::kv::Tree;
+use crate::store::{Copied, Store, StoreError};
 
 /// Exit status when every check passed.
 pub const EXIT_OK: u8 = 0;
@@ -99,8 +104,53 @@ pub async fn check(config: &Config, path: &Path) -> u8 {
 /// The checks of `omni-bot check`, in order.
 pub async fn check_lines(config: &Config, path: &Path) -> Vec<CheckLine> {
     let config_line = CheckLine::pass(format!("Config: {} is valid.", path.display()));
-    let (discord, pixeldojo) = tokio::join!(check_discord(config), check_pixeldojo(config));
-    vec![config_line, discord, pixeldojo]
+    let (discord, pixeldojo, store) = tokio::join!(
+        check_discord(config),
+        check_pixeldojo(config),
+        check_store(config)
+    );
+    vec![config_line, discord, pixeldojo, store]
+}
+
+/// The store opens (the PostgreSQL schema brought up to date) and answers.
+async fn check_store(config: &Config) -> CheckLine {
+    let storage = &config.storage;
+    let store = match Store::open_configured(storage).await {
+        Ok(store) => store,
+        Err(StoreError::Sled(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            return CheckLine::pass(format!(
+                "Store: {} is in use by a running omni-bot (only one process may open a sled folder).",
+                storage.path.display()
+            ))
+        }
+        Err(e) => return CheckLine::fail(format!("Store: {}", store_advice(storage, &e))),
+    };
+    let in_flight = match store.ping().await {
+        Ok(()) => store.active_jobs().await.map(|jobs| jobs.len()),
+        Err(e) => Err(e),
+    };
+    match (in_flight, storage.backend) {
+        (Ok(n), Backend::Sled) => CheckLine::pass(format!(
+            "Store: the sled folder {} opens ({n} jobs in flight).",
+            storage.path.display()
+        )),
+        (Ok(n), Backend::Postgres) => CheckLine::pass(format!(
+            "Store: PostgreSQL answers and its schema is up to date ({n} jobs in flight)."
+        )),
+        (Err(e), _) => CheckLine::fail(format!("Store: {}", store_advice(storage, &e))),
+    }
+}
+
+fn store_advice(storage: &StorageConfig, e: &StoreError) -> String {
+    match storage.backend {
+        Backend::Sled => format!(
+            "cannot open {}: {e}. Check that the folder can be written and `storage.path`.",
+            storage.path.display()
+        ),
+        Backend::Postgres => format!(
+            "{e}. Check `storage.url` (or {ENV_DATABASE_URL}) and that the database server is reachable."
+        ),
+    }
 }
 
 async fn check_discord(config: &Config) -> CheckLine {
@@ -159,6 +209,88 @@ fn pixeldojo_advice(config: &Config, e: &ApiError) -> String {
             config.pixeldojo.base_url
         ),
     }
+}
+
+/// `omni-bot migrate-store --from sled --to postgres`: copies the sled folder into an empty
+/// PostgreSQL database and says what it copied. Returns the exit status.
+pub async fn migrate_store(config: &Config, from: StoreKind, to: StoreKind) -> u8 {
+    let line = match (from, to) {
+        (StoreKind::Sled, StoreKind::Postgres) => copy_sled_to_postgres(config).await,
+        _ => CheckLine::fail(
+            "Only `--from sled --to postgres` is supported: it moves a bot from its folder to a database shared by replicas.",
+        ),
+    };
+    println!("{line}");
+    if line.ok {
+        EXIT_OK
+    } else {
+        EXIT_CHECK_FAILED
+    }
+}
+
+async fn copy_sled_to_postgres(config: &Config) -> CheckLine {
+    let path = &config.storage.path;
+    if config.storage.url.expose_secret().trim().is_empty() {
+        return CheckLine::fail(format!(
+            "No database to copy into: set `storage.url`, or the {ENV_DATABASE_URL} environment variable, to an empty PostgreSQL database."
+        ));
+    }
+    let source = match Store::open(path) {
+        Ok(store) => store,
+        Err(e) => {
+            return CheckLine::fail(format!(
+                "Cannot open {}: {e}. Stop the bot first: only one process may open the folder.",
+                path.display()
+            ))
+        }
+    };
+    let database = StorageConfig {
+        backend: Backend::Postgres,
+        ..config.storage.clone()
+    };
+    let target = match Store::open_configured(&database).await {
+        Ok(store) => store,
+        Err(e) => return CheckLine::fail(store_advice(&database, &e)),
+    };
+    match target.is_empty().await {
+        Ok(true) => {}
+        Ok(false) => {
+            return CheckLine::fail(
+                "The database already holds omni-bot data, so nothing was copied. Point `storage.url` at an empty database.",
+            )
+        }
+        Err(e) => return CheckLine::fail(store_advice(&database, &e)),
+    }
+    match source.copy_into(&target).await {
+        Ok(copied) => CheckLine::pass(format!(
+            "Copied {} from {} to PostgreSQL ({} records in all). Now set `storage.backend = \"postgres\"` and start the bot; keep the folder until the bot runs well.",
+            describe_copy(&copied),
+            path.display(),
+            copied.total()
+        )),
+        Err(e) => CheckLine::fail(format!(
+            "Copying stopped: {e}. The folder is unchanged; empty the database (drop and recreate it) and run the command again."
+        )),
+    }
+}
+
+/// "3 jobs (1 in flight), 2 conversations, …", in words an operator knows.
+fn describe_copy(copied: &Copied) -> String {
+    let parts = [
+        (copied.of(Tree::Jobs), "jobs"),
+        (copied.of(Tree::Threads), "conversations"),
+        (copied.of(Tree::History), "clips in members' histories"),
+        (copied.of(Tree::Counters), "usage counters"),
+        (copied.of(Tree::Policies), "server caps"),
+        (copied.of(Tree::Servers), "server settings"),
+        (copied.of(Tree::Events), "handled Discord events"),
+    ];
+    let mut text: Vec<String> = parts
+        .iter()
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    text[0] = format!("{} ({} in flight)", text[0], copied.of(Tree::Active));
+    text.join(", ")
 }
 
 /// `omni-bot invite`: asks Discord for the application id and prints the invite link and the

@@ -23,6 +23,8 @@ pub use moderation::ModerationConfig;
 pub const ENV_DISCORD_TOKEN: &str = "DISCORD_TOKEN";
 /// Environment variable that overrides `pixeldojo.api_key`.
 pub const ENV_PIXELDOJO_API_KEY: &str = "PIXELDOJO_API_KEY";
+/// Environment variable that overrides `storage.url`.
+pub const ENV_DATABASE_URL: &str = "DATABASE_URL";
 
 /// The whole configuration, after defaults and environment overrides.
 #[derive(Debug, Clone, Deserialize)]
@@ -141,8 +143,37 @@ pub struct InputsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
+    /// Where the state lives: `sled` (embedded, in `path`) or `postgres` (at `url`).
+    #[serde(default)]
+    pub backend: Backend,
+    /// The sled folder (the `sled` backend only).
     #[serde(default = "default_storage_path")]
     pub path: PathBuf,
+    /// The PostgreSQL URL (the `postgres` backend only); `DATABASE_URL` overrides it. A secret:
+    /// it usually carries the password.
+    #[serde(default = "empty_secret")]
+    pub url: SecretString,
+    /// The `postgres` backend only: how long a replica standing by waits for the working one's
+    /// lease to stop moving before it takes over (see [`crate::replica`]).
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
+}
+
+impl StorageConfig {
+    pub fn lease_period(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lease_seconds)
+    }
+}
+
+/// The store's backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Embedded: one process, one folder.
+    #[default]
+    Sled,
+    /// Shared: several replicas on one database.
+    Postgres,
 }
 
 fn empty_secret() -> SecretString {
@@ -184,6 +215,9 @@ fn default_max_image_mb() -> u64 {
 fn default_max_video_mb() -> u64 {
     100
 }
+fn default_lease_seconds() -> u64 {
+    15
+}
 fn default_storage_path() -> PathBuf {
     PathBuf::from("data/omni-bot.sled")
 }
@@ -200,7 +234,10 @@ impl Default for InputsConfig {
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
+            backend: Backend::default(),
             path: default_storage_path(),
+            url: empty_secret(),
+            lease_seconds: default_lease_seconds(),
         }
     }
 }
@@ -211,7 +248,7 @@ impl Default for StorageConfig {
 pub struct ConfigError(String);
 
 /// Keys whose values must never be echoed back, even in a type error.
-const SECRET_KEYS: [&str; 2] = ["discord.token", "pixeldojo.api_key"];
+const SECRET_KEYS: [&str; 3] = ["discord.token", "pixeldojo.api_key", "storage.url"];
 
 impl Config {
     /// Reads the file at `path`, applies the environment overrides and checks every value.
@@ -252,6 +289,9 @@ impl Config {
         }
         if let Some(key) = env(ENV_PIXELDOJO_API_KEY).filter(|k| !k.trim().is_empty()) {
             config.pixeldojo.api_key = SecretString::from(key);
+        }
+        if let Some(url) = env(ENV_DATABASE_URL).filter(|u| !u.trim().is_empty()) {
+            config.storage.url = SecretString::from(url);
         }
         config.validate(origin)?;
         Ok(config)
@@ -311,8 +351,27 @@ impl Config {
         if self.pixeldojo.expected_render_seconds == 0 {
             return fail("`pixeldojo.expected_render_seconds` must be at least 1.".into());
         }
-        if self.storage.path.as_os_str().is_empty() {
-            return fail("`storage.path` must not be empty.".into());
+        match self.storage.backend {
+            Backend::Sled if self.storage.path.as_os_str().is_empty() => {
+                return fail("`storage.path` must not be empty.".into());
+            }
+            Backend::Postgres => {
+                let url = self.storage.url.expose_secret().trim();
+                if url.is_empty() {
+                    return fail(format!(
+                        "`storage.backend` is \"postgres\" but `storage.url` is missing: set it, or the {ENV_DATABASE_URL} environment variable, to a URL such as postgres://omni@db.example:5432/omni."
+                    ));
+                }
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return fail(
+                        "`storage.url` must start with postgres:// or postgresql://.".into(),
+                    );
+                }
+                if self.storage.lease_seconds < 3 {
+                    return fail("`storage.lease_seconds` must be at least 3.".into());
+                }
+            }
+            Backend::Sled => {}
         }
         if let Err(msg) = self.limits.validate() {
             return fail(msg);
@@ -396,6 +455,36 @@ api_key = "pd_secret_key"
         let c = Config::from_toml(MINIMAL, env, "t").unwrap();
         assert_eq!(c.discord.token.expose_secret(), "from-env");
         assert_eq!(c.pixeldojo.api_key.expose_secret(), "pd_secret_key");
+    }
+
+    #[test]
+    fn the_postgres_backend_needs_a_url_from_the_file_or_database_url_and_never_echoes_it() {
+        let postgres = format!("{MINIMAL}\n[storage]\nbackend = \"postgres\"\n");
+        let e = err(&postgres);
+        assert!(
+            e.contains("storage.url") && e.contains("DATABASE_URL"),
+            "{e}"
+        );
+        let env = |name: &str| {
+            (name == "DATABASE_URL").then(|| "postgres://omni:hunter2@db:5432/omni".to_owned())
+        };
+        let c = Config::from_toml(&postgres, env, "t").unwrap();
+        assert_eq!(c.storage.backend, Backend::Postgres);
+        assert!(c.storage.url.expose_secret().contains("hunter2"));
+        let e = err(&format!(
+            "{postgres}url = \"mysql://omni:hunter2@db/omni\"\n"
+        ));
+        assert!(e.contains("storage.url") && !e.contains("hunter2"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[storage]\nurl = 5\n"));
+        assert!(e.contains("storage.url"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[storage]\nbackend = \"mysql\"\n"));
+        assert!(e.contains("storage.backend"), "{e}");
+    }
+
+    #[test]
+    fn the_embedded_store_stays_the_default() {
+        let c = Config::from_toml(MINIMAL, no_env, "t").unwrap();
+        assert_eq!(c.storage.backend, Backend::Sled);
     }
 
     #[test]

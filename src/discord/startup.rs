@@ -14,11 +14,13 @@ use super::chat::DiscordChat;
 use super::{commands, errors, events, health, http_client, intents, Data};
 use crate::app::{App, AppParts, Caps, Rules};
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::{Backend, Config};
 use crate::domain::request::InputLimits;
 use crate::domain::scheduler::Tuning;
 use crate::engine::{EngineSettings, EventHook};
+use crate::metrics::Gateway;
 use crate::pixeldojo::{PixelDojoClient, ThrottleSettings};
+use crate::replica;
 use crate::store::Store;
 
 /// How long the shards get to close their connections on a stop.
@@ -81,16 +83,48 @@ pub fn app_parts(
     }
 }
 
+/// What "cannot open …" names: the folder, or the database without its URL (a secret).
+pub fn store_name(storage: &crate::config::StorageConfig) -> String {
+    match storage.backend {
+        crate::config::Backend::Sled => {
+            format!("cannot open the store at {}", storage.path.display())
+        }
+        crate::config::Backend::Postgres => {
+            "cannot open the PostgreSQL store at `storage.url`".to_owned()
+        }
+    }
+}
+
 /// Runs the bot until the gateway connection ends for good or a shutdown signal arrives.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    let store = Store::open(&config.storage.path)
-        .with_context(|| format!("cannot open the store at {}", config.storage.path.display()))?;
+    let store = Store::open_configured(&config.storage)
+        .await
+        .with_context(|| store_name(&config.storage))?;
+    info!(backend = store.kind(), "store open");
     let health = crate::metrics::Health::new(store.clone());
     if let Some(metrics) = &config.metrics {
         // Before the Discord connection, so that /healthz answers 503 until it is up.
         crate::metrics::start(metrics.listen, health.clone()).await?;
     }
+    // On a shared store one replica works at a time: wait for the lease before Discord.
+    let replica = match config.storage.backend {
+        Backend::Sled => None,
+        Backend::Postgres => {
+            let me = replica::name();
+            let period = config.storage.lease_period();
+            health.set_gateway_probe(Arc::new(|| Box::pin(async { Gateway::Standby })));
+            tokio::select! {
+                () = replica::stand_by(&store, &me, period) => {}
+                () = wait_for_signal() => {
+                    info!("stopped while standing by");
+                    return Ok(());
+                }
+            }
+            replica::keep(store.clone(), me.clone(), period);
+            Some(me)
+        }
+    };
     // The app needs serenity's shared HTTP client, which exists only once the client is built;
     // setup fills this cell so that the shutdown path can reach the engine too.
     let app_cell: Arc<OnceLock<App>> = Arc::default();
@@ -198,6 +232,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     if let Err(e) = store.flush().await {
         error!(error = %e, "flushing the store failed");
+    }
+    if let Some(me) = &replica {
+        replica::release(&store, me).await;
     }
     match result {
         Ok(()) => Ok(()),

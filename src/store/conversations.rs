@@ -195,109 +195,109 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::store;
+    use super::super::test_support::on_both_backends;
     use super::*;
 
     fn conv(id: u64) -> ConversationId {
         ConversationId(ChannelId(id))
     }
 
-    #[tokio::test]
-    async fn recording_the_same_clip_twice_keeps_one() {
-        let (_dir, store) = store();
-        let clip = |job: u64, vid: Option<&str>| ClipRecord {
-            job_id: JobId(job),
-            video_id: vid.map(str::to_owned),
-            message_id: MessageId(job * 10),
-            label: format!("v{job}"),
-            parent: None,
-            removed: false,
-        };
-        store
-            .record_clip(conv(7), clip(1, Some("v1")))
-            .await
-            .unwrap();
-        store
-            .record_clip(conv(7), clip(1, Some("v1")))
-            .await
-            .unwrap();
-        let info = store
-            .record_clip(conv(7), clip(2, Some("v2")))
-            .await
-            .unwrap();
-        assert_eq!(info.clips.len(), 2);
-        assert_eq!(info.clips.last().unwrap().video_id.as_deref(), Some("v2"));
-        assert_eq!(
-            info.clip_by_message(MessageId(10)).unwrap().job_id,
-            JobId(1)
-        );
-        assert_eq!(store.conversation(conv(8)).await.unwrap(), None);
-    }
-
-    #[tokio::test]
-    async fn a_label_is_handed_out_once_and_branches_follow_the_tree() {
-        let (_dir, store) = store();
-        let (one, two, three) = (JobId(1), JobId(2), JobId(3));
-        assert_eq!(store.assign_label(conv(7), one, None).await.unwrap(), "v1");
-        assert_eq!(
-            store.assign_label(conv(7), one, None).await.unwrap(),
-            "v1",
-            "stable on retry"
-        );
-        assert_eq!(
-            store.assign_label(conv(7), two, Some(one)).await.unwrap(),
-            "v2"
-        );
-        assert_eq!(
-            store.assign_label(conv(7), three, Some(one)).await.unwrap(),
-            "v1.1"
-        );
-        assert_eq!(
-            store.assign_label(conv(8), JobId(4), None).await.unwrap(),
-            "v1",
-            "per conversation"
-        );
-    }
-
-    #[tokio::test]
-    async fn an_owned_thread_stays_owned_and_an_empty_one_can_be_forgotten() {
-        let (_dir, store) = store();
-        store.ensure_conversation(conv(5), true).await.unwrap();
-        store.ensure_conversation(conv(5), false).await.unwrap();
-        assert!(store.conversation(conv(5)).await.unwrap().unwrap().owned);
-        store.ensure_conversation(conv(6), false).await.unwrap();
-        assert!(!store.conversation(conv(6)).await.unwrap().unwrap().owned);
-        store
-            .open_thread(conv(9), JobId(1), ChannelId(4), UserId(3))
-            .await
-            .unwrap();
-        let opened = store.conversation(conv(9)).await.unwrap().unwrap();
-        assert_eq!(opened.opened_for, Some(JobId(1)));
-        assert_eq!(opened.requester, Some(UserId(3)));
-        store.forget_empty_conversation(conv(9)).await.unwrap();
-        assert_eq!(store.conversation(conv(9)).await.unwrap(), None);
-    }
-
-    #[tokio::test]
-    async fn a_deleted_clip_stays_in_the_history_but_is_not_the_latest_any_more() {
-        let (_dir, store) = store();
-        for job in 1..=2 {
-            let clip = ClipRecord {
+    on_both_backends! {
+        async fn recording_the_same_clip_twice_keeps_one(store) {
+            let clip = |job: u64, vid: Option<&str>| ClipRecord {
                 job_id: JobId(job),
-                video_id: Some(format!("vid{job}")),
+                video_id: vid.map(str::to_owned),
                 message_id: MessageId(job * 10),
                 label: format!("v{job}"),
                 parent: None,
                 removed: false,
             };
-            store.record_clip(conv(7), clip).await.unwrap();
+            store
+                .record_clip(conv(7), clip(1, Some("v1")))
+                .await
+                .unwrap();
+            store
+                .record_clip(conv(7), clip(1, Some("v1")))
+                .await
+                .unwrap();
+            let info = store
+                .record_clip(conv(7), clip(2, Some("v2")))
+                .await
+                .unwrap();
+            assert_eq!(info.clips.len(), 2);
+            assert_eq!(info.clips.last().unwrap().video_id.as_deref(), Some("v2"));
+            assert_eq!(
+                info.clip_by_message(MessageId(10)).unwrap().job_id,
+                JobId(1)
+            );
+            assert_eq!(store.conversation(conv(8)).await.unwrap(), None);
         }
-        let removed = store.remove_clip(conv(7), JobId(2)).await.unwrap().unwrap();
-        assert!(removed.removed);
-        let c = store.conversation(conv(7)).await.unwrap().unwrap();
-        assert_eq!(c.clips.len(), 2);
-        assert_eq!(c.latest_clip().unwrap().job_id, JobId(1));
-        assert!(c.clip_by_message(MessageId(20)).unwrap().removed);
-        assert_eq!(store.remove_clip(conv(7), JobId(9)).await.unwrap(), None);
+    }
+
+    on_both_backends! {
+        async fn a_label_is_handed_out_once_and_branches_follow_the_tree(store) {
+            let (one, two, three) = (JobId(1), JobId(2), JobId(3));
+            assert_eq!(store.assign_label(conv(7), one, None).await.unwrap(), "v1");
+            assert_eq!(
+                store.assign_label(conv(7), one, None).await.unwrap(),
+                "v1",
+                "stable on retry"
+            );
+            assert_eq!(
+                store.assign_label(conv(7), two, Some(one)).await.unwrap(),
+                "v2"
+            );
+            assert_eq!(
+                store.assign_label(conv(7), three, Some(one)).await.unwrap(),
+                "v1.1"
+            );
+            assert_eq!(
+                store.assign_label(conv(8), JobId(4), None).await.unwrap(),
+                "v1",
+                "per conversation"
+            );
+        }
+    }
+
+    on_both_backends! {
+        async fn an_owned_thread_stays_owned_and_an_empty_one_can_be_forgotten(store) {
+            store.ensure_conversation(conv(5), true).await.unwrap();
+            store.ensure_conversation(conv(5), false).await.unwrap();
+            assert!(store.conversation(conv(5)).await.unwrap().unwrap().owned);
+            store.ensure_conversation(conv(6), false).await.unwrap();
+            assert!(!store.conversation(conv(6)).await.unwrap().unwrap().owned);
+            store
+                .open_thread(conv(9), JobId(1), ChannelId(4), UserId(3))
+                .await
+                .unwrap();
+            let opened = store.conversation(conv(9)).await.unwrap().unwrap();
+            assert_eq!(opened.opened_for, Some(JobId(1)));
+            assert_eq!(opened.requester, Some(UserId(3)));
+            store.forget_empty_conversation(conv(9)).await.unwrap();
+            assert_eq!(store.conversation(conv(9)).await.unwrap(), None);
+        }
+    }
+
+    on_both_backends! {
+        async fn a_deleted_clip_stays_in_the_history_but_is_not_the_latest_any_more(store) {
+            for job in 1..=2 {
+                let clip = ClipRecord {
+                    job_id: JobId(job),
+                    video_id: Some(format!("vid{job}")),
+                    message_id: MessageId(job * 10),
+                    label: format!("v{job}"),
+                    parent: None,
+                    removed: false,
+                };
+                store.record_clip(conv(7), clip).await.unwrap();
+            }
+            let removed = store.remove_clip(conv(7), JobId(2)).await.unwrap().unwrap();
+            assert!(removed.removed);
+            let c = store.conversation(conv(7)).await.unwrap().unwrap();
+            assert_eq!(c.clips.len(), 2);
+            assert_eq!(c.latest_clip().unwrap().job_id, JobId(1));
+            assert!(c.clip_by_message(MessageId(20)).unwrap().removed);
+            assert_eq!(store.remove_clip(conv(7), JobId(9)).await.unwrap(), None);
+        }
     }
 }

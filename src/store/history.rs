@@ -142,7 +142,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::store;
+    use super::super::test_support::on_both_backends;
     use super::*;
 
     fn clip(job: u64, guild: Option<u64>, user: u64) -> Clip {
@@ -172,39 +172,39 @@ mod tests {
         assert_eq!(dm.guild, job.guild, "still in the server's history");
     }
 
-    #[tokio::test]
-    async fn a_members_history_is_theirs_alone_per_server_newest_first_and_paged() {
-        let (_dir, store) = store();
-        for job in 1..=5 {
-            store.record_history(&clip(job, Some(1), 7)).await.unwrap();
+    on_both_backends! {
+        async fn a_members_history_is_theirs_alone_per_server_newest_first_and_paged(store) {
+            for job in 1..=5 {
+                store.record_history(&clip(job, Some(1), 7)).await.unwrap();
+            }
+            store.record_history(&clip(6, Some(1), 8)).await.unwrap();
+            store.record_history(&clip(7, Some(2), 7)).await.unwrap();
+            store.record_history(&clip(8, None, 7)).await.unwrap();
+            // Recording again replaces, never duplicates.
+            store.record_history(&clip(5, Some(1), 7)).await.unwrap();
+
+            let first = store
+                .history(Scope::Guild(GuildId(1)), UserId(7), 0, 2)
+                .await
+                .unwrap();
+            assert_eq!(first.total, 5);
+            let jobs: Vec<u64> = first.clips.iter().map(|c| c.job.0).collect();
+            assert_eq!(jobs, vec![5, 4]);
+            let last = store
+                .history(Scope::Guild(GuildId(1)), UserId(7), 4, 2)
+                .await
+                .unwrap();
+            assert_eq!(last.clips.len(), 1);
+            assert_eq!(last.clips[0].job, JobId(1));
+
+            let dms = store.history(Scope::Dm, UserId(7), 0, 10).await.unwrap();
+            assert_eq!(dms.total, 1);
+            assert_eq!(dms.clips[0].job, JobId(8));
+            let other = store
+                .history(Scope::Guild(GuildId(1)), UserId(8), 0, 10)
+                .await
+                .unwrap();
+            assert_eq!(other.total, 1);
         }
-        store.record_history(&clip(6, Some(1), 8)).await.unwrap();
-        store.record_history(&clip(7, Some(2), 7)).await.unwrap();
-        store.record_history(&clip(8, None, 7)).await.unwrap();
-        // Recording again replaces, never duplicates.
-        store.record_history(&clip(5, Some(1), 7)).await.unwrap();
-
-        let first = store
-            .history(Scope::Guild(GuildId(1)), UserId(7), 0, 2)
-            .await
-            .unwrap();
-        assert_eq!(first.total, 5);
-        let jobs: Vec<u64> = first.clips.iter().map(|c| c.job.0).collect();
-        assert_eq!(jobs, vec![5, 4]);
-        let last = store
-            .history(Scope::Guild(GuildId(1)), UserId(7), 4, 2)
-            .await
-            .unwrap();
-        assert_eq!(last.clips.len(), 1);
-        assert_eq!(last.clips[0].job, JobId(1));
-
-        let dms = store.history(Scope::Dm, UserId(7), 0, 10).await.unwrap();
-        assert_eq!(dms.total, 1);
-        assert_eq!(dms.clips[0].job, JobId(8));
-        let other = store
-            .history(Scope::Guild(GuildId(1)), UserId(8), 0, 10)
-            .await
-            .unwrap();
-        assert_eq!(other.total, 1);
     }
 }

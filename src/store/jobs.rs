@@ -129,7 +129,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{job, store};
+    use super::super::test_support::{job, on_both_backends};
     use super::*;
     use crate::domain::ids::{Scope, UserId};
     use crate::domain::job::{FailReason, JobState};
@@ -188,96 +188,96 @@ mod tests {
         assert!(store.job(JobId(2)).await.unwrap().unwrap().state.is_final());
     }
 
-    #[tokio::test]
-    async fn a_job_leaves_the_active_index_when_it_becomes_final() {
-        let (_dir, store) = store();
-        let mut j = job(5, JobState::Accepted);
-        store.put_job(&j).await.unwrap();
-        j.state = JobState::Failed {
-            reason: FailReason::Cancelled,
-        };
-        store.put_job(&j).await.unwrap();
-        assert!(store.active_jobs().await.unwrap().is_empty());
+    on_both_backends! {
+        async fn a_job_leaves_the_active_index_when_it_becomes_final(store) {
+            let mut j = job(5, JobState::Accepted);
+            store.put_job(&j).await.unwrap();
+            j.state = JobState::Failed {
+                reason: FailReason::Cancelled,
+            };
+            store.put_job(&j).await.unwrap();
+            assert!(store.active_jobs().await.unwrap().is_empty());
+        }
     }
 
-    #[tokio::test]
-    async fn a_mark_left_behind_by_a_crash_is_dropped_when_resuming() {
-        let (_dir, store) = store();
-        let mut done = job(3, JobState::Accepted);
-        store.put_job(&done).await.unwrap();
-        done.state = JobState::Failed {
-            reason: FailReason::Cancelled,
-        };
-        // As if the crash came between writing the final job and removing its mark.
-        let raw = &store.kv;
-        let done = serde_json::to_vec(&done).unwrap();
-        raw.insert(Tree::Jobs, &key(3), &done).await.unwrap();
-        raw.insert(Tree::Active, &key(4), &[]).await.unwrap();
-        assert!(store.active_jobs().await.unwrap().is_empty());
-        assert!(raw.scan_prefix(Tree::Active, &[]).await.unwrap().is_empty());
+    on_both_backends! {
+        async fn a_mark_left_behind_by_a_crash_is_dropped_when_resuming(store) {
+            let mut done = job(3, JobState::Accepted);
+            store.put_job(&done).await.unwrap();
+            done.state = JobState::Failed {
+                reason: FailReason::Cancelled,
+            };
+            // As if the crash came between writing the final job and removing its mark.
+            let raw = &store.kv;
+            let done = serde_json::to_vec(&done).unwrap();
+            raw.insert(Tree::Jobs, &key(3), &done).await.unwrap();
+            raw.insert(Tree::Active, &key(4), &[]).await.unwrap();
+            assert!(store.active_jobs().await.unwrap().is_empty());
+            assert!(raw.scan_prefix(Tree::Active, &[]).await.unwrap().is_empty());
+        }
     }
 
-    #[tokio::test]
-    async fn an_unreadable_job_is_left_out_of_the_jobs_to_resume() {
-        let (_dir, store) = store();
-        store.put_job(&job(1, JobState::Accepted)).await.unwrap();
-        let raw = &store.kv;
-        raw.insert(Tree::Jobs, &key(2), b"{\"old\":true}")
-            .await
-            .unwrap();
-        raw.insert(Tree::Active, &key(2), &[]).await.unwrap();
-        let active = store.active_jobs().await.unwrap();
-        assert_eq!(active.len(), 1);
+    on_both_backends! {
+        async fn an_unreadable_job_is_left_out_of_the_jobs_to_resume(store) {
+            store.put_job(&job(1, JobState::Accepted)).await.unwrap();
+            let raw = &store.kv;
+            raw.insert(Tree::Jobs, &key(2), b"{\"old\":true}")
+                .await
+                .unwrap();
+            raw.insert(Tree::Active, &key(2), &[]).await.unwrap();
+            let active = store.active_jobs().await.unwrap();
+            assert_eq!(active.len(), 1);
+        }
     }
 
-    #[tokio::test]
-    async fn admission_counts_records_the_event_and_stores_the_job_together() {
-        let (_dir, store) = store();
-        let w = window();
-        let first = job(1, JobState::Accepted);
-        let admitted = store.admit(&admission(&first, 77, &w)).await.unwrap();
-        assert!(matches!(admitted, Admitted::Accepted(_)));
-        assert_eq!(store.handled(EventId(77)).await.unwrap(), Some(JobId(1)));
-        assert_eq!(store.active_jobs().await.unwrap().len(), 1);
-        let usage = store
-            .usage(Scope::from_guild(first.guild), UserId(3), &w)
-            .await
-            .unwrap();
-        assert_eq!(usage.user_day_videos, 1);
+    on_both_backends! {
+        async fn admission_counts_records_the_event_and_stores_the_job_together(store) {
+            let w = window();
+            let first = job(1, JobState::Accepted);
+            let admitted = store.admit(&admission(&first, 77, &w)).await.unwrap();
+            assert!(matches!(admitted, Admitted::Accepted(_)));
+            assert_eq!(store.handled(EventId(77)).await.unwrap(), Some(JobId(1)));
+            assert_eq!(store.active_jobs().await.unwrap().len(), 1);
+            let usage = store
+                .usage(Scope::from_guild(first.guild), UserId(3), &w)
+                .await
+                .unwrap();
+            assert_eq!(usage.user_day_videos, 1);
+        }
     }
 
-    #[tokio::test]
-    async fn the_same_event_delivered_twice_starts_one_job() {
-        let (_dir, store) = store();
-        let w = window();
-        store
-            .admit(&admission(&job(1, JobState::Accepted), 77, &w))
-            .await
-            .unwrap();
-        let again = job(2, JobState::Accepted);
-        assert_eq!(
-            store.admit(&admission(&again, 77, &w)).await.unwrap(),
-            Admitted::Duplicate(JobId(1))
-        );
-        assert!(store.job(JobId(2)).await.unwrap().is_none());
-        assert_eq!(store.active_jobs().await.unwrap().len(), 1);
+    on_both_backends! {
+        async fn the_same_event_delivered_twice_starts_one_job(store) {
+            let w = window();
+            store
+                .admit(&admission(&job(1, JobState::Accepted), 77, &w))
+                .await
+                .unwrap();
+            let again = job(2, JobState::Accepted);
+            assert_eq!(
+                store.admit(&admission(&again, 77, &w)).await.unwrap(),
+                Admitted::Duplicate(JobId(1))
+            );
+            assert!(store.job(JobId(2)).await.unwrap().is_none());
+            assert_eq!(store.active_jobs().await.unwrap().len(), 1);
+        }
     }
 
-    #[tokio::test]
-    async fn a_refused_admission_writes_nothing_not_even_the_event() {
-        let (_dir, store) = store();
-        let w = window();
-        store
-            .admit(&admission(&job(1, JobState::Accepted), 1, &w))
-            .await
-            .unwrap();
-        let over = job(2, JobState::Accepted);
-        assert!(matches!(
-            store.admit(&admission(&over, 2, &w)).await.unwrap(),
-            Admitted::Refused(Refusal::UserDaily { .. })
-        ));
-        assert_eq!(store.handled(EventId(2)).await.unwrap(), None);
-        assert!(store.job(JobId(2)).await.unwrap().is_none());
-        assert!(store.reservation(JobId(2)).await.unwrap().is_none());
+    on_both_backends! {
+        async fn a_refused_admission_writes_nothing_not_even_the_event(store) {
+            let w = window();
+            store
+                .admit(&admission(&job(1, JobState::Accepted), 1, &w))
+                .await
+                .unwrap();
+            let over = job(2, JobState::Accepted);
+            assert!(matches!(
+                store.admit(&admission(&over, 2, &w)).await.unwrap(),
+                Admitted::Refused(Refusal::UserDaily { .. })
+            ));
+            assert_eq!(store.handled(EventId(2)).await.unwrap(), None);
+            assert!(store.job(JobId(2)).await.unwrap().is_none());
+            assert!(store.reservation(JobId(2)).await.unwrap().is_none());
+        }
     }
 }

@@ -122,56 +122,56 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::store;
+    use super::super::test_support::on_both_backends;
     use super::*;
 
-    #[tokio::test]
-    async fn first_time_is_true_once() {
-        let (_dir, store) = store();
-        let tip = |c| Once::PermissionTip(ChannelId(c), Permission::AttachFiles);
-        assert!(store.first_time(tip(1)).await.unwrap());
-        assert!(!store.first_time(tip(1)).await.unwrap());
-        assert!(store.first_time(tip(2)).await.unwrap());
-        let other = Once::PermissionTip(ChannelId(1), Permission::CreatePublicThreads);
-        assert!(store.first_time(other).await.unwrap());
+    on_both_backends! {
+        async fn first_time_is_true_once(store) {
+            let tip = |c| Once::PermissionTip(ChannelId(c), Permission::AttachFiles);
+            assert!(store.first_time(tip(1)).await.unwrap());
+            assert!(!store.first_time(tip(1)).await.unwrap());
+            assert!(store.first_time(tip(2)).await.unwrap());
+            let other = Once::PermissionTip(ChannelId(1), Permission::CreatePublicThreads);
+            assert!(store.first_time(other).await.unwrap());
+        }
     }
 
-    #[tokio::test]
-    async fn render_times_are_kept_per_kind() {
-        let (_dir, store) = store();
-        store
-            .record_render_time("t2v-8s", 100.0, 0.0)
-            .await
-            .unwrap();
-        let s = store
-            .record_render_time("t2v-8s", 200.0, 0.0)
-            .await
-            .unwrap();
-        assert_eq!(s.samples, 2);
-        assert_eq!(store.render_stats("t2v-8s").await.unwrap(), Some(s));
-        assert!(store.render_stats("other").await.unwrap().is_none());
+    on_both_backends! {
+        async fn render_times_are_kept_per_kind(store) {
+            store
+                .record_render_time("t2v-8s", 100.0, 0.0)
+                .await
+                .unwrap();
+            let s = store
+                .record_render_time("t2v-8s", 200.0, 0.0)
+                .await
+                .unwrap();
+            assert_eq!(s.samples, 2);
+            assert_eq!(store.render_stats("t2v-8s").await.unwrap(), Some(s));
+            assert!(store.render_stats("other").await.unwrap().is_none());
+        }
     }
 
-    #[tokio::test]
-    async fn a_draft_is_there_until_it_expires_and_is_then_swept() {
-        let (_dir, store) = store();
-        store
-            .put_draft(1, &vec!["a".to_owned()], 1_000)
-            .await
-            .unwrap();
-        store
-            .put_draft(2, &vec!["b".to_owned()], 5_000)
-            .await
-            .unwrap();
-        assert_eq!(
-            store.draft::<Vec<String>>(1, 999).await.unwrap(),
-            Some(vec!["a".to_owned()])
-        );
-        assert_eq!(store.draft::<Vec<String>>(1, 1_000).await.unwrap(), None);
-        assert_eq!(store.sweep_drafts(2_000).await.unwrap(), 1);
-        assert_eq!(
-            store.draft::<Vec<String>>(2, 2_000).await.unwrap(),
-            Some(vec!["b".to_owned()])
-        );
+    on_both_backends! {
+        async fn a_draft_is_there_until_it_expires_and_is_then_swept(store) {
+            store
+                .put_draft(1, &vec!["a".to_owned()], 1_000)
+                .await
+                .unwrap();
+            store
+                .put_draft(2, &vec!["b".to_owned()], 5_000)
+                .await
+                .unwrap();
+            assert_eq!(
+                store.draft::<Vec<String>>(1, 999).await.unwrap(),
+                Some(vec!["a".to_owned()])
+            );
+            assert_eq!(store.draft::<Vec<String>>(1, 1_000).await.unwrap(), None);
+            assert_eq!(store.sweep_drafts(2_000).await.unwrap(), 1);
+            assert_eq!(
+                store.draft::<Vec<String>>(2, 2_000).await.unwrap(),
+                Some(vec!["b".to_owned()])
+            );
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! - `meta`: learned render times, once-only flags and short-lived drafts.
 //! - `servers`: each server's moderation settings (prompt rules, mod log) and system channel.
 //! - `history`: each member's posted clips, newest first.
+//! - `lease`: which replica does the work on a shared store.
 //!
 //! Values are JSON so that a data folder stays readable across versions. Writes that must survive
 //! a crash before a side effect are flushed ([`Store::put_job_durable`]).
@@ -23,16 +24,21 @@ mod conversations;
 mod history;
 mod jobs;
 pub mod kv;
+mod lease;
 mod meta;
+mod migrate;
 mod servers;
 mod usage;
 
 pub use conversations::{ClipRecord, Conversation, LabelRecord};
 pub use history::{Clip, Page};
 pub use jobs::{Admission, Admitted};
+pub use lease::LeaseRecord;
 pub use meta::Once;
+pub use migrate::Copied;
 pub use usage::{Balance, CounterKind, Report, Reservation, ReserveRequest};
 
+use crate::config::{self, StorageConfig};
 use crate::domain::ids::JobId;
 use kv::sled::SledBackend;
 use kv::{Backend, Tree};
@@ -121,6 +127,17 @@ impl Store {
         Ok(Self::on(SledBackend::open(path)?))
     }
 
+    /// The store the configuration names: the sled folder, or the PostgreSQL database (its
+    /// schema brought up to date first).
+    pub async fn open_configured(config: &StorageConfig) -> Result<Self> {
+        match config.backend {
+            config::Backend::Sled => Self::open(&config.path),
+            config::Backend::Postgres => Ok(Self::on(
+                kv::postgres::PostgresBackend::connect(&config.url, None).await?,
+            )),
+        }
+    }
+
     /// A throwaway embedded store whose flushes do not wait for the disk (see
     /// [`SledBackend::temporary`]), for the deterministic simulation.
     pub fn open_for_simulation() -> Result<Self> {
@@ -129,9 +146,12 @@ impl Store {
 
     /// The store on `backend`.
     pub fn on(backend: impl Backend) -> Self {
-        Self {
-            kv: Arc::new(backend),
-        }
+        Self::shared(Arc::new(backend))
+    }
+
+    /// The store on a backend already shared.
+    pub fn shared(kv: Arc<dyn Backend>) -> Self {
+        Self { kv }
     }
 
     /// "sled" or "postgres".
@@ -196,6 +216,44 @@ pub(crate) mod test_support {
     use crate::domain::job::{Job, JobState};
     use crate::domain::request::{Draft, GenerationRequest, InputLimits};
 
+    /// Writes a store test once and runs it on both backends, as `<name>::sled` on a fresh sled
+    /// folder and as `<name>::postgres` in a fresh PostgreSQL schema (dropped after the test,
+    /// also when it fails). The PostgreSQL half is listed as ignored, with the reason, unless
+    /// `OMNI_TEST_DATABASE_URL` was set when the tests were built (see `build.rs`); with it set,
+    /// it fails when the server cannot be reached.
+    macro_rules! on_both_backends {
+        ($(#[$attr:meta])* async fn $name:ident($store:ident) $body:block) => {
+            $(#[$attr])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                use $crate::store::kv::tests::{Fixture, PgSchema};
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sled() {
+                    let (_dir, $store) = $crate::store::test_support::store();
+                    $body
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(
+                    not(omni_postgres),
+                    ignore = "PostgreSQL: set OMNI_TEST_DATABASE_URL to run"
+                )]
+                async fn postgres() {
+                    let schema = PgSchema::new().await;
+                    let $store = $crate::store::Store::shared(schema.open().await);
+                    let outcome = tokio::spawn(async move { $body }).await;
+                    schema.finish().await;
+                    if let Err(e) = outcome {
+                        std::panic::resume_unwind(e.into_panic());
+                    }
+                }
+            }
+        };
+    }
+    pub(crate) use on_both_backends;
+
     pub fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
@@ -233,12 +291,13 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use test_support::on_both_backends;
 
-    #[tokio::test]
-    async fn ids_are_unique_and_never_zero() {
-        let (_dir, store) = test_support::store();
-        let a = store.next_id().await.unwrap();
-        let b = store.next_id().await.unwrap();
-        assert!(a.0 > 0 && b > a);
+    on_both_backends! {
+        async fn ids_are_unique_and_never_zero(store) {
+            let a = store.next_id().await.unwrap();
+            let b = store.next_id().await.unwrap();
+            assert!(a.0 > 0 && b > a);
+        }
     }
 }

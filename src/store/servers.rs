@@ -67,33 +67,33 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::store;
+    use super::super::test_support::on_both_backends;
     use super::*;
     use crate::domain::moderation::Term;
 
-    #[tokio::test]
-    async fn moderation_settings_and_the_system_channel_are_kept_per_server_side_by_side() {
-        let (_dir, store) = store();
-        let g = GuildId(4);
-        assert_eq!(
-            store.moderation(g).await.unwrap(),
-            ModerationSettings::default()
-        );
-        store
-            .update_moderation(g, |m| {
-                m.blocked_terms.insert(Term::parse("gore").unwrap());
-                m.mod_log = Some(ChannelId(9));
-            })
-            .await
-            .unwrap();
-        store
-            .set_system_channel(g, Some(ChannelId(3)))
-            .await
-            .unwrap();
-        let m = store.moderation(g).await.unwrap();
-        assert_eq!(m.mod_log, Some(ChannelId(9)));
-        assert_eq!(m.blocked_terms.len(), 1);
-        assert_eq!(store.system_channel(g).await.unwrap(), Some(ChannelId(3)));
-        assert_eq!(store.moderation(GuildId(5)).await.unwrap().mod_log, None);
+    on_both_backends! {
+        async fn moderation_settings_and_the_system_channel_are_kept_per_server_side_by_side(store) {
+            let g = GuildId(4);
+            assert_eq!(
+                store.moderation(g).await.unwrap(),
+                ModerationSettings::default()
+            );
+            store
+                .update_moderation(g, |m| {
+                    m.blocked_terms.insert(Term::parse("gore").unwrap());
+                    m.mod_log = Some(ChannelId(9));
+                })
+                .await
+                .unwrap();
+            store
+                .set_system_channel(g, Some(ChannelId(3)))
+                .await
+                .unwrap();
+            let m = store.moderation(g).await.unwrap();
+            assert_eq!(m.mod_log, Some(ChannelId(9)));
+            assert_eq!(m.blocked_terms.len(), 1);
+            assert_eq!(store.system_channel(g).await.unwrap(), Some(ChannelId(3)));
+            assert_eq!(store.moderation(GuildId(5)).await.unwrap().mod_log, None);
+        }
     }
 }

@@ -10,5 +10,6 @@ mod omni;
 mod ops;
 mod refine;
 mod reliability;
+mod replicas;
 mod support;
 mod vendor_faults;

@@ -84,9 +84,13 @@ async fn check_passes_every_line_against_the_fakes_with_a_good_config() {
         text(&out.stderr)
     );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines.len(), 4, "{stdout}");
     assert!(lines.iter().all(|l| l.starts_with('✓')), "{stdout}");
     assert!(lines[1].contains("Discord") && lines[2].contains("PixelDojo"));
+    assert!(
+        lines[3].contains("Store") && lines[3].contains("sled") && lines[3].contains("0 jobs"),
+        "{stdout}"
+    );
     assert_no_secret(&format!("{stdout}{}", text(&out.stderr)));
     // It really asked both services, with the configured credentials.
     assert!(world
@@ -217,7 +221,10 @@ async fn healthz_turns_503_when_the_gateway_goes_away_and_200_when_the_bot_recon
     let (status, body) = wait_status(&url, 200, WAIT).await;
     assert_eq!(status, 200, "{body}\n{}", world.logs());
     let body: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(body, json!({"gateway": "connected", "store": "ok"}));
+    assert_eq!(
+        body,
+        json!({"gateway": "connected", "store": "ok", "backend": "sled"})
+    );
 
     world.discord.drop_gateway();
     let (status, body) = wait_status(&url, 503, WAIT).await;

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 
 use super::{Result, StoreError};
 
+pub mod postgres;
 pub mod sled;
 
 /// Every tree (a named key space) of the bot's database. The names are sled's tree names and
@@ -83,6 +84,9 @@ pub trait Backend: Send + Sync + 'static {
     async fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Pairs>;
     /// A fresh id: never 0, never given twice, also across restarts and replicas.
     async fn next_id(&self) -> Result<u64>;
+    /// Makes every later [`Backend::next_id`] greater than `used` (ids copied from another
+    /// store are never given again).
+    async fn ids_after(&self, used: u64) -> Result<()>;
     /// Starts a transaction; see the module documentation.
     async fn begin(&self) -> Result<Box<dyn Transaction>>;
     /// Waits until every write so far survives a crash of this process.
@@ -125,25 +129,4 @@ impl StoreError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_prefix_ends_at_its_successor() {
-        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
-        assert_eq!(prefix_end(&[1, 255]), Some(vec![2]));
-        assert_eq!(prefix_end(&[255, 255]), None);
-        assert_eq!(prefix_end(b""), None);
-    }
-
-    #[test]
-    fn tree_names_are_distinct_and_in_order() {
-        for (i, t) in Tree::ALL.iter().enumerate() {
-            assert_eq!(t.index(), i);
-        }
-        let mut names: Vec<_> = Tree::ALL.iter().map(|t| t.name()).collect();
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), Tree::ALL.len());
-    }
-}
+pub(crate) mod tests;

@@ -90,6 +90,12 @@ impl Backend for SledBackend {
         Ok(self.db.generate_id()? + 1)
     }
 
+    async fn ids_after(&self, used: u64) -> Result<()> {
+        // sled's ids only count up: draw until past `used` (a copy into sled is rare and small).
+        while self.db.generate_id()? + 1 < used {}
+        Ok(())
+    }
+
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
         Ok(Box::new(SledTransaction {
             trees: self.trees.clone(),

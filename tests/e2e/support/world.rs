@@ -25,6 +25,8 @@ pub struct Settings {
     pub pixeldojo: String,
     /// Whole extra sections (`[limits]\n...`).
     pub sections: String,
+    /// Extra `[storage]` lines (`backend = "postgres"`, …).
+    pub storage: String,
 }
 
 struct Bot {
@@ -38,6 +40,8 @@ pub struct World {
     pub settings: Settings,
     log: Arc<Mutex<String>>,
     bot: Option<Bot>,
+    /// More processes on the same config (replicas on a shared store), apart from `bot`.
+    replicas: Vec<Bot>,
     launches: usize,
     /// Run the bot with its own default log filter instead of the tests' (which logs the bot's
     /// debug lines).
@@ -65,6 +69,7 @@ impl World {
             settings,
             log: Arc::default(),
             bot: None,
+            replicas: Vec::new(),
             launches: 0,
             default_log_filter: false,
         }
@@ -93,6 +98,7 @@ request_timeout_seconds = 5
 
 [storage]
 path = "{data}"
+{storage_extra}
 
 {sections}
 "#,
@@ -104,6 +110,7 @@ path = "{data}"
             base = self.pixeldojo.base_url(),
             pixeldojo_extra = self.settings.pixeldojo,
             data = self.dir.path().join("data/omni-bot.sled").display(),
+            storage_extra = self.settings.storage,
             sections = self.settings.sections,
         )
     }
@@ -124,6 +131,27 @@ path = "{data}"
     /// Starts the bot without waiting for it to be ready; returns the launch's number.
     pub fn spawn(&mut self) -> usize {
         assert!(self.bot.is_none(), "the bot is already running");
+        let (bot, launch) = self.start_process();
+        self.bot = Some(bot);
+        launch
+    }
+
+    /// Starts one more process on the same config beside the bot (a replica on a shared
+    /// store); returns its launch's number. It is killed with the world.
+    pub fn spawn_replica(&mut self) -> usize {
+        let (bot, launch) = self.start_process();
+        self.replicas.push(bot);
+        launch
+    }
+
+    /// Makes the oldest replica spawned with [`World::spawn_replica`] the bot (after the bot
+    /// was killed or stopped), so that `kill` and `terminate` reach it.
+    pub fn promote_replica(&mut self) {
+        assert!(self.bot.is_none(), "the bot is still running");
+        self.bot = Some(self.replicas.remove(0));
+    }
+
+    fn start_process(&mut self) -> (Bot, usize) {
         std::fs::write(self.config_path(), self.config_text()).expect("write config");
         let mut command = bot_command();
         if self.default_log_filter {
@@ -152,8 +180,7 @@ path = "{data}"
                 log.push('\n');
             }
         });
-        self.bot = Some(Bot { child });
-        launch
+        (Bot { child }, launch)
     }
 
     /// Waits for the bot to exit by itself (at most `timeout`); `None` if it is still running.
