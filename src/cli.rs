@@ -34,7 +34,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the bot (the default).
     Run,
-    /// Check the config file, the Discord token and the PixelDojo key, one line each.
+    /// Check the config file, the Discord token, the PixelDojo key and the store, one line each.
     Check,
     /// Print the link that adds the bot to a server, with exactly the permissions it needs.
     Invite,
