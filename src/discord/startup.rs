@@ -14,7 +14,7 @@ use super::chat::DiscordChat;
 use super::{commands, errors, events, health, http_client, intents, Data};
 use crate::app::{App, AppParts, Caps, Rules};
 use crate::clock::SystemClock;
-use crate::config::{Backend, Config};
+use crate::config::{Backend, Config, StorageConfig};
 use crate::domain::request::InputLimits;
 use crate::domain::scheduler::Tuning;
 use crate::engine::{EngineSettings, EventHook};
@@ -84,14 +84,10 @@ pub fn app_parts(
 }
 
 /// What "cannot open …" names: the folder, or the database without its URL (a secret).
-pub fn store_name(storage: &crate::config::StorageConfig) -> String {
+fn store_name(storage: &StorageConfig) -> String {
     match storage.backend {
-        crate::config::Backend::Sled => {
-            format!("cannot open the store at {}", storage.path.display())
-        }
-        crate::config::Backend::Postgres => {
-            "cannot open the PostgreSQL store at `storage.url`".to_owned()
-        }
+        Backend::Sled => format!("cannot open the store at {}", storage.path.display()),
+        Backend::Postgres => "cannot open the PostgreSQL store at `storage.url`".to_owned(),
     }
 }
 

@@ -25,17 +25,7 @@ pub async fn allow(
     ctx: Context<'_>,
     #[description = "The channel where clips may be started"] channel: serenity::ChannelId,
 ) -> Result<(), Error> {
-    let guild = require_admin(&ctx)?;
-    let c = ChannelId(channel.get());
-    ctx.data()
-        .app
-        .store
-        .update_policy(guild, |p| {
-            p.denied_channels.remove(&c);
-            p.allowed_channels.insert(c);
-        })
-        .await?;
-    reply(ctx, texts::channel_allowed(c)).await
+    set_rule(ctx, ChannelId(channel.get()), true).await
 }
 
 /// Never allow clips to be started in a channel.
@@ -44,17 +34,31 @@ pub async fn deny(
     ctx: Context<'_>,
     #[description = "The channel where clips may not be started"] channel: serenity::ChannelId,
 ) -> Result<(), Error> {
+    set_rule(ctx, ChannelId(channel.get()), false).await
+}
+
+/// Puts `channel` on the allowed list (`allowed`) or the denied one, and off the other.
+async fn set_rule(ctx: Context<'_>, c: ChannelId, allowed: bool) -> Result<(), Error> {
     let guild = require_admin(&ctx)?;
-    let c = ChannelId(channel.get());
     ctx.data()
         .app
         .store
         .update_policy(guild, |p| {
-            p.allowed_channels.remove(&c);
-            p.denied_channels.insert(c);
+            let (to, from) = if allowed {
+                (&mut p.allowed_channels, &mut p.denied_channels)
+            } else {
+                (&mut p.denied_channels, &mut p.allowed_channels)
+            };
+            from.remove(&c);
+            to.insert(c);
         })
         .await?;
-    reply(ctx, texts::channel_denied(c)).await
+    let text = if allowed {
+        texts::channel_allowed(c)
+    } else {
+        texts::channel_denied(c)
+    };
+    reply(ctx, text).await
 }
 
 /// Remove a channel's rule, or every channel rule when no channel is given.
