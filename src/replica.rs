@@ -1,25 +1,40 @@
-//! One working replica at a time on a shared (PostgreSQL) store: the first to take the lease
-//! ([`crate::store::LeaseRecord`]) connects to Discord and runs the jobs; the others stand by,
-//! answer `/healthz` with `standby`, and take over when it stops renewing the lease (it died)
-//! or gives it up (it stopped). The embedded store needs none of this: its folder admits one
-//! process only.
+//! Replicas on one shared (PostgreSQL) store, all working at once. Each keeps a record with a
+//! beat in the store ([`crate::store::Member`]) and, every `T/5` (`T` is
+//! `storage.lease_seconds`):
 //!
-//! Timing, in lease periods `T` (`storage.lease_seconds`): the holder renews every `T/5`; a
-//! replica standing by takes over once the beat it saw has not moved for `T` of its own clock;
-//! a holder that could not renew for `T/2` exits at once, before anyone may take over, so two
-//! replicas never work at the same moment, whatever the database or the network did.
+//! - raises its beat; a replica that could not for `T/2`, or finds its record removed (the
+//!   others took it for gone), exits at once with [`EXIT_LEASE_LOST`], before anyone may take
+//!   its jobs up, so that no job is ever driven by two replicas;
+//! - reads the others' records: one whose beat has not moved for `T` of this replica's own
+//!   clock (no two machines' clocks are compared) is gone; its record is removed and its jobs
+//!   are taken up, each from its last persisted state, as after a restart;
+//! - divides the vendor's request budget by the number of replicas alive. A replica that joins
+//!   spends nothing until every other one records that it narrowed its share to make room, so
+//!   that together they never send more than one would;
+//! - drives the jobs handed to it ([`crate::engine::Engine::take_up`]).
+//!
+//! At a clean stop a replica gives its jobs up and removes its record, so the others take them
+//! up at once. The embedded store needs none of this: its folder admits one process only.
 
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 use tracing::{error, info, warn};
 
-use crate::store::{LeaseRecord, Store};
+use crate::app::App;
+use crate::store::{Member, Store};
 
-/// The exit status of a replica that lost its lease (its supervisor restarts it, standing by).
+/// The exit status of a replica that lost its place (its supervisor restarts it).
 pub const EXIT_LEASE_LOST: i32 = 3;
 
-/// This process's name in the lease: host, process id and a random part, so that a restarted
-/// process never mistakes its predecessor's lease for its own.
+/// How long an event's claim is kept: Discord redelivers within minutes, never hours.
+const CLAIMS_KEPT: Duration = Duration::from_secs(3600);
+
+/// This process's name among the replicas: host, process id and a random part, so that a
+/// restarted process never mistakes its predecessor's record for its own.
 pub fn name() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
@@ -32,76 +47,200 @@ pub fn name() -> String {
     )
 }
 
-/// Waits until `me` holds the lease.
-pub async fn stand_by(store: &Store, me: &str, period: Duration) {
-    let mut seen: Option<(LeaseRecord, Instant)> = None;
-    loop {
-        match store.lease().await {
-            Ok(None) => match store.take_lease(me, None).await {
-                Ok(true) => break,
-                Ok(false) => {}
-                Err(e) => warn!(error = %e, "cannot take the free replica lease"),
-            },
-            Ok(Some(held)) => {
-                let unchanged_for = match &seen {
-                    Some((last, since)) if *last == held => since.elapsed(),
-                    _ => {
-                        info!(active = %held.replica, "another replica is working; standing by");
-                        seen = Some((held.clone(), Instant::now()));
-                        Duration::ZERO
-                    }
-                };
-                if unchanged_for >= period {
-                    match store.take_lease(me, Some(&held)).await {
-                        Ok(true) => {
-                            info!(previous = %held.replica, "the active replica stopped renewing its lease; taking over");
-                            break;
-                        }
-                        Ok(false) => seen = None,
-                        Err(e) => warn!(error = %e, "cannot take over the replica lease"),
-                    }
-                }
-            }
-            Err(e) => warn!(error = %e, "cannot read the replica lease"),
-        }
-        tokio::time::sleep(period / 5).await;
-    }
-    info!(
-        replica = me,
-        "this replica holds the lease and does the work"
-    );
+/// What one replica knows of the others, on its own clock.
+struct View {
+    /// Each other replica's record as last seen, and since when it has not changed.
+    seen: BTreeMap<String, (Member, Instant)>,
+    /// The number of replicas this one divides the budget by (0: it spends nothing yet).
+    share: u32,
 }
 
-/// Renews `me`'s lease in the background for as long as the process lives; exits the process
-/// with [`EXIT_LEASE_LOST`] the moment it can no longer be sure to hold it.
-pub fn keep(store: Store, me: String, period: Duration) {
+impl View {
+    /// Folds in the records read now; returns the replicas whose beat stood still for `period`.
+    fn observe(
+        &mut self,
+        members: &BTreeMap<String, Member>,
+        me: &str,
+        period: Duration,
+    ) -> Vec<(String, Member)> {
+        self.seen.retain(|name, _| members.contains_key(name));
+        let now = Instant::now();
+        let mut stopped = Vec::new();
+        for (name, record) in members.iter().filter(|(name, _)| *name != me) {
+            match self.seen.get(name) {
+                Some((last, since)) if last == record => {
+                    if now.duration_since(*since) >= period {
+                        stopped.push((name.clone(), record.clone()));
+                    }
+                }
+                _ => {
+                    self.seen.insert(name.clone(), (record.clone(), now));
+                }
+            }
+        }
+        stopped
+    }
+
+    /// The share to spend by with `alive` replicas: a replica already spending follows the
+    /// count at once (narrowing when one joins, widening when one is gone, which stopped
+    /// spending at least `T/2` earlier); one that joined starts only once every other has
+    /// narrowed to at least that count, or spends nothing itself yet.
+    fn next_share(&self, alive: u32, others: &BTreeMap<String, Member>) -> u32 {
+        if self.share > 0 {
+            return alive;
+        }
+        let made_room = others
+            .values()
+            .all(|m| m.share == 0 || m.share >= alive);
+        if made_room {
+            alive
+        } else {
+            0
+        }
+    }
+}
+
+/// Enters this replica's record and keeps it for as long as the process lives: beats, sees
+/// who else is alive, takes up the jobs of those that stopped, and shares the budget. The app
+/// is filled in once Discord said hello; until then the replica only beats.
+pub async fn start(store: Store, period: Duration, app: Arc<OnceLock<App>>) -> crate::store::Result<()> {
+    store.join().await?;
+    let me = store.replica().unwrap_or_default().to_owned();
+    info!(replica = %me, "joined the replicas sharing the store");
     tokio::spawn(async move {
+        let mut view = View {
+            seen: BTreeMap::new(),
+            share: 0,
+        };
         let mut renewed = Instant::now();
+        let mut pruned = Instant::now();
         loop {
             tokio::time::sleep(period / 5).await;
-            match store.renew_lease(&me).await {
+            match store.beat(view.share).await {
                 Ok(true) => renewed = Instant::now(),
-                Ok(false) => lost("another replica took the lease over"),
-                Err(e) => warn!(error = %e, "cannot renew the replica lease"),
+                Ok(false) => lost("the other replicas took this one for gone"),
+                Err(e) => warn!(error = %e, "cannot renew this replica's record"),
             }
             if renewed.elapsed() >= period / 2 {
-                lost("the lease could not be renewed for half its period");
+                lost("this replica's record could not be renewed for half its period");
+            }
+            let Some(app) = app.get() else { continue };
+            let members = match store.members().await {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(error = %e, "cannot read which replicas are alive");
+                    continue;
+                }
+            };
+            let mut others: BTreeMap<String, Member> = members
+                .iter()
+                .filter(|(name, _)| **name != me)
+                .map(|(n, m)| (n.clone(), m.clone()))
+                .collect();
+            for (name, record) in view.observe(&members, &me, period) {
+                match store.remove_member(&name, &record).await {
+                    Ok(true) => {
+                        info!(replica = %name, "a replica stopped renewing its record; taking its jobs up");
+                        others.remove(&name);
+                    }
+                    Ok(false) => {}
+                    Err(e) => warn!(error = %e, replica = %name, "cannot remove a stopped replica"),
+                }
+            }
+            let alive = u32::try_from(others.len() + 1).unwrap_or(u32::MAX);
+            let share = view.next_share(alive, &others);
+            if share != view.share {
+                info!(replicas = alive, share, "sharing the vendor's request budget");
+                view.share = share;
+                app.engine.set_budget_share(share);
+            }
+            let live: BTreeSet<String> = others.into_keys().chain([me.clone()]).collect();
+            app.engine.set_live(live);
+            match app.engine.take_up().await {
+                Ok(0) => {}
+                Ok(n) => info!(jobs = n, "driving jobs handed to this replica"),
+                Err(e) => warn!(error = %e, "cannot look for jobs to take up"),
+            }
+            if pruned.elapsed() >= CLAIMS_KEPT / 60 {
+                pruned = Instant::now();
+                let cutoff = SystemTime::now()
+                    .checked_sub(CLAIMS_KEPT)
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_millis() as u64);
+                if let Err(e) = store.prune_claims(cutoff).await {
+                    warn!(error = %e, "cannot forget old event claims");
+                }
             }
         }
     });
+    Ok(())
 }
 
 fn lost(why: &str) -> ! {
     error!(
         why,
-        "stopping at once so that only one replica works; jobs carry on in the replica that holds the lease"
+        "stopping at once so that no job is driven twice; the other replicas take this one's jobs up"
     );
     std::process::exit(EXIT_LEASE_LOST)
 }
 
-/// Gives the lease up at a clean stop, so that a replica standing by takes over at once.
-pub async fn release(store: &Store, me: &str) {
-    if let Err(e) = store.release_lease(me).await {
-        warn!(error = %e, "cannot give the replica lease up; another replica takes over after one period");
+/// A clean stop: gives this replica's jobs up, so that the others take them up at once.
+pub async fn leave(store: &Store) {
+    match store.leave().await {
+        Ok(0) => {}
+        Ok(n) => info!(jobs = n, "gave this replica's jobs up to the others"),
+        Err(e) => warn!(error = %e, "cannot give this replica's jobs up; the others take them up after one period"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(beat: u64, share: u32) -> Member {
+        Member { beat, share }
+    }
+
+    #[test]
+    fn a_joining_replica_spends_nothing_until_every_other_made_room() {
+        let joining = View {
+            seen: BTreeMap::new(),
+            share: 0,
+        };
+        let one = |share| BTreeMap::from([("a".to_owned(), member(7, share))]);
+        assert_eq!(joining.next_share(2, &one(1)), 0, "a still spends the whole budget");
+        assert_eq!(joining.next_share(2, &one(2)), 2);
+        assert_eq!(joining.next_share(2, &one(0)), 2, "a spends nothing either");
+        let working = View {
+            seen: BTreeMap::new(),
+            share: 2,
+        };
+        assert_eq!(working.next_share(3, &one(1)), 3, "narrows at once");
+        assert_eq!(working.next_share(1, &BTreeMap::new()), 1, "widens once alone");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replica_is_gone_once_its_beat_stood_still_for_a_whole_period() {
+        let period = Duration::from_secs(10);
+        let mut view = View {
+            seen: BTreeMap::new(),
+            share: 1,
+        };
+        let at = |beat| {
+            BTreeMap::from([
+                ("me".to_owned(), member(1, 1)),
+                ("b".to_owned(), member(beat, 1)),
+            ])
+        };
+        assert!(view.observe(&at(1), "me", period).is_empty());
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(view.observe(&at(1), "me", period).is_empty());
+        // It beat: the clock starts again.
+        assert!(view.observe(&at(2), "me", period).is_empty());
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(view.observe(&at(2), "me", period).is_empty());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let gone = view.observe(&at(2), "me", period);
+        assert_eq!(gone, vec![("b".to_owned(), member(2, 1))]);
     }
 }

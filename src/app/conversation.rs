@@ -182,13 +182,23 @@ impl App {
             }
         };
         // The job this thread was made for may still be placing itself here.
-        let busy = self.engine.conversation_busy(conversation)
+        let busy = self.engine.conversation_busy_anywhere(conversation).await
             || record.opened_for.is_some_and(|j| self.engine.job_open(j));
         let plain_ok = match self.plain_messages_in(facts.origin.guild).await {
             PlainMessages::Anyone => true,
             PlainMessages::Requester => self.requester(&record).await == Some(facts.origin.user),
         };
-        let continuation = match decide(&facts, &record, busy, plain_ok) {
+        let decided = decide(&facts, &record, busy, plain_ok);
+        if matches!(decided, Ok(None)) {
+            return MessageOutcome::Ignored;
+        }
+        // Replicas on the same shard all see this message: the first to claim it answers.
+        match self.store.claim_event(EventId(facts.id.0)).await {
+            Ok(true) => {}
+            Ok(false) => return MessageOutcome::Ignored,
+            Err(e) => tracing::warn!(error = %e, "cannot claim the message; answering it anyway"),
+        }
+        let continuation = match decided {
             Ok(Some(c)) => c,
             Ok(None) => return MessageOutcome::Ignored,
             Err(why) => return MessageOutcome::Explained(why),

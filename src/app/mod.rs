@@ -306,9 +306,16 @@ impl App {
             lineage,
             made_from: ask.made_from,
         };
+        // On a shared store, a job joins the replica already working for its thread or user.
+        let owner = self
+            .engine
+            .owner_for(job.asked_in, origin.user)
+            .await
+            .map_err(internal)?;
         let admission = Admission {
             job: &job,
             event: ask.event,
+            owner: owner.as_deref(),
             reserve: ReserveRequest {
                 job_id: job.id,
                 scope: origin.scope(),
@@ -336,7 +343,10 @@ impl App {
         let (running, waiting) = self.engine.user_jobs(origin.user);
         let limit = self.caps.concurrency(&self.store, origin.guild);
         let id = job.id;
-        self.engine.drive(job);
+        match owner {
+            None => self.engine.drive(job),
+            Some(replica) => info!(job = %id, replica, "handed to the replica already working for this thread or user"),
+        }
         Ok(Started::New {
             job: id,
             queued: queue::position_on_arrival(running + waiting, limit.await),

@@ -14,10 +14,12 @@ mod conversations;
 mod limits;
 mod metrics;
 mod moderation;
+mod shards;
 pub use conversations::ConversationsConfig;
 pub use limits::{AlertsConfig, LimitsConfig};
 pub use metrics::{MetricsConfig, DEFAULT_METRICS_PORT};
 pub use moderation::ModerationConfig;
+pub use shards::ShardRange;
 
 /// Environment variable that overrides `discord.token`.
 pub const ENV_DISCORD_TOKEN: &str = "DISCORD_TOKEN";
@@ -67,6 +69,19 @@ pub struct DiscordConfig {
     /// Whether `/omni` and its follow-ups work in direct messages.
     #[serde(default = "yes")]
     pub allow_dms: bool,
+    /// The shards this process connects (`"0-3/8"`, `"2/8"`); absent: the only one. Read it
+    /// with [`DiscordConfig::shard_range`].
+    #[serde(default)]
+    pub shards: Option<String>,
+}
+
+impl DiscordConfig {
+    /// `discord.shards`, parsed (checked at load, so a set value is never dropped here).
+    pub fn shard_range(&self) -> Option<ShardRange> {
+        self.shards
+            .as_deref()
+            .and_then(|s| ShardRange::parse(s).ok())
+    }
 }
 
 fn yes() -> bool {
@@ -308,6 +323,9 @@ impl Config {
             return fail(format!(
                 "`pixeldojo.api_key` is missing: set it, or the {ENV_PIXELDOJO_API_KEY} environment variable, to your PixelDojo API key."
             ));
+        }
+        if let Some(Err(msg)) = self.discord.shards.as_deref().map(ShardRange::parse) {
+            return fail(msg);
         }
         for (key, url) in [
             ("pixeldojo.base_url", Some(&self.pixeldojo.base_url)),

@@ -10,10 +10,12 @@
 //! - `buttons`: the buttons on the bot's messages and their `custom_id`s.
 //! - `origin`: who asked and where, read from an interaction or a message.
 //! - `errors`: errors for users and operators; `health`: the gateway half of `/healthz`.
+//! - `claims`: on replicas sharing a shard, the first to claim an interaction answers it.
 //! - `welcome`: a server the bot joins (its system channel, a hello with a permission check).
 
 pub mod buttons;
 pub mod chat;
+mod claims;
 pub mod commands;
 pub mod errors;
 pub mod events;

@@ -11,14 +11,13 @@ use poise::serenity_prelude as serenity;
 use tracing::{error, info, warn};
 
 use super::chat::DiscordChat;
-use super::{commands, errors, events, health, http_client, intents, Data};
+use super::{claims, commands, errors, events, health, http_client, intents, Data};
 use crate::app::{App, AppParts, Caps, Rules};
 use crate::clock::SystemClock;
 use crate::config::{Backend, Config, StorageConfig};
 use crate::domain::request::InputLimits;
 use crate::domain::scheduler::Tuning;
 use crate::engine::{EngineSettings, EventHook};
-use crate::metrics::Gateway;
 use crate::pixeldojo::{PixelDojoClient, ThrottleSettings};
 use crate::replica;
 use crate::store::Store;
@@ -103,27 +102,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         // Before the Discord connection, so that /healthz answers 503 until it is up.
         crate::metrics::start(metrics.listen, health.clone()).await?;
     }
-    // On a shared store one replica works at a time: wait for the lease before Discord.
-    let replica = match config.storage.backend {
-        Backend::Sled => None,
+    // The app needs serenity's shared HTTP client, which exists only once the client is built;
+    // setup fills this cell so that the shutdown path and the replica loop can reach it too.
+    let app_cell: Arc<OnceLock<App>> = Arc::default();
+    // On a shared store every replica works: each joins the others and takes its share.
+    let store = match config.storage.backend {
+        Backend::Sled => store,
         Backend::Postgres => {
-            let me = replica::name();
-            let period = config.storage.lease_period();
-            health.set_gateway_probe(Arc::new(|| Box::pin(async { Gateway::Standby })));
-            tokio::select! {
-                () = replica::stand_by(&store, &me, period) => {}
-                () = wait_for_signal() => {
-                    info!("stopped while standing by");
-                    return Ok(());
-                }
-            }
-            replica::keep(store.clone(), me.clone(), period);
-            Some(me)
+            let store = store.as_replica(&replica::name());
+            replica::start(store.clone(), config.storage.lease_period(), app_cell.clone())
+                .await
+                .context("cannot join the replicas in the PostgreSQL store")?;
+            store
         }
     };
-    // The app needs serenity's shared HTTP client, which exists only once the client is built;
-    // setup fills this cell so that the shutdown path can reach the engine too.
-    let app_cell: Arc<OnceLock<App>> = Arc::default();
     let setup_cell = app_cell.clone();
     let setup_config = config.clone();
     let setup_health = health.clone();
@@ -150,14 +142,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 info!(count = commands.len(), guild = ?guild_id, "commands registered");
                 let chat = Arc::new(DiscordChat::new(ctx.http.clone()));
                 let app = App::build(app_parts(&setup_config, setup_store.clone(), chat));
+                if setup_store.replica().is_some() {
+                    // No share of the vendor's budget until the other replicas made room.
+                    app.engine.set_budget_share(0);
+                }
                 let _ = setup_cell.set(app.clone());
                 let engine = app.engine.clone();
                 setup_health.set_jobs_probe(Arc::new(move || engine.jobs_by_state()));
                 // Setup runs once per process, so the poll loop starts exactly once.
                 app.engine.start();
-                let resumed = app.engine.resume().await?;
-                if resumed > 0 {
-                    info!(resumed, "resumed jobs that were in flight");
+                // Replicas take their jobs up in the replica loop, once they know who is alive.
+                if setup_store.replica().is_none() {
+                    let resumed = app.engine.resume().await?;
+                    if resumed > 0 {
+                        info!(resumed, "resumed jobs that were in flight");
+                    }
                 }
                 match setup_store.sweep_drafts(app.clock.now_ms()).await {
                     Ok(0) => {}
@@ -178,7 +177,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         http_client(&config),
         intents(config.discord.message_content_intent),
     )
-    .framework(framework)
+    .framework(claims::FirstToHandle::new(framework, store.clone()))
     .await
     .context("cannot build the Discord client")?;
     health.set_gateway_probe(health::gateway_probe(client.shard_manager.clone()));
@@ -201,7 +200,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
 
     let result = {
-        let started = client.start();
+        let started = connect(&mut client, config.discord.shard_range());
         tokio::pin!(started);
         tokio::select! {
             result = &mut started => result,
@@ -229,14 +228,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Err(e) = store.flush().await {
         error!(error = %e, "flushing the store failed");
     }
-    if let Some(me) = &replica {
-        replica::release(&store, me).await;
+    if store.replica().is_some() {
+        replica::leave(&store).await;
     }
     match result {
         Ok(()) => Ok(()),
         Err(e) => {
             warn!(error = %errors::describe(&e), "the Discord client stopped");
             Err(anyhow::anyhow!(errors::describe_client_error(&e)))
+        }
+    }
+}
+
+/// Connects the shards: the only one (`client.start()`), or the range `discord.shards` names.
+async fn connect(
+    client: &mut serenity::Client,
+    shards: Option<crate::config::ShardRange>,
+) -> serenity::Result<()> {
+    match shards {
+        None => client.start().await,
+        Some(range) => {
+            info!(shards = %range, count = range.count(), "connecting a range of shards");
+            // serenity 0.12 takes the range's end as the last shard (inclusive), not past it.
+            client
+                .start_shard_range(range.first..range.last, range.total)
+                .await
         }
     }
 }

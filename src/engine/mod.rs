@@ -14,6 +14,8 @@
 //! - `deliver`: download the clip and post it; `fail`: settle the usage and post the reason;
 //!   `post` holds what both do when Discord refuses (parent channel, link, DM).
 //!
+//! On a store shared by replicas, `sharing` decides which replica drives which job.
+//!
 //! The engine talks to the world only through its [`ports`] and reads time from a [`Clock`],
 //! so the simulation runs it on virtual time. Its in-memory state is one [`registry`].
 
@@ -27,6 +29,7 @@ pub mod ports;
 mod post;
 pub mod registry;
 pub mod retry;
+mod sharing;
 mod submit;
 mod turn;
 
@@ -181,6 +184,8 @@ struct Inner {
     concurrency: ConcurrencyLimit,
     registry: Registry,
     stop: watch::Sender<bool>,
+    /// On a shared store, the replicas alive now (see `sharing`).
+    live: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// The handle to the engine. Cheap to clone: all clones drive the same jobs.
@@ -203,6 +208,7 @@ impl Engine {
                 concurrency: parts.concurrency,
                 registry: Registry::default(),
                 stop,
+                live: Default::default(),
             }),
         }
     }
@@ -425,6 +431,10 @@ impl Inner {
             Ok(()) => {
                 self.registry.update(job);
                 true
+            }
+            Err(crate::store::StoreError::NotOwner) => {
+                error!("another replica took this job up (this one was taken for gone); leaving it to that one");
+                false
             }
             Err(e) => {
                 error!(error = %e, "cannot persist the job; stopping it until the next start");

@@ -350,6 +350,11 @@ impl Registry {
         })
     }
 
+    /// Whether this job has a task here (driven, or about to be).
+    pub fn holds(&self, id: JobId) -> bool {
+        self.lock().jobs.contains_key(&id)
+    }
+
     /// Whether this job has not ended yet.
     pub fn job_open(&self, id: JobId) -> bool {
         self.lock()

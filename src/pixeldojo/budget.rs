@@ -7,6 +7,11 @@
 //! every [`POLL_SHARE_EVERY`]th slot goes to a waiting poll, so a burst of new requests never
 //! starves the jobs already running. A 429 pauses everything for its `Retry-After` and widens
 //! the spacing; successes narrow it back.
+//!
+//! Replicas sharing one API key share its budget: each spends by `1/n` of it, where `n` is how
+//! many replicas work ([`Budget::set_share`]), less one request a minute so that the phases of
+//! their evenly spaced requests can never add up past the vendor's window. A replica that has
+//! no share yet (0) sends nothing.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -35,6 +40,8 @@ struct State {
     factor: f64,
     /// Slots handed out since the last one that went to a poll.
     since_poll: u32,
+    /// How many replicas spend this budget (0: this one spends nothing yet).
+    share: u32,
 }
 
 impl State {
@@ -60,7 +67,7 @@ impl State {
 /// A std mutex: it is held only for a few arithmetic steps and never across an `.await`.
 #[derive(Debug)]
 pub struct Budget {
-    interval: Duration,
+    per_minute: u32,
     state: Mutex<State>,
     /// A slot was handed out or a waiter left: those who yielded look again.
     changed: Notify,
@@ -84,15 +91,15 @@ impl Drop for Waiting<'_> {
 
 impl Budget {
     pub fn per_minute(max_requests_per_minute: u32) -> Self {
-        let rpm = max_requests_per_minute.max(1);
         Self {
-            interval: Duration::from_secs(60) / rpm,
+            per_minute: max_requests_per_minute.max(1),
             state: Mutex::new(State {
                 next_at: Instant::now(),
                 paused_until: None,
                 waiting: [0; 3],
                 factor: 1.0,
                 since_poll: 0,
+                share: 1,
             }),
             changed: Notify::new(),
         }
@@ -100,6 +107,22 @@ impl Budget {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Spends `1/replicas` of the budget from now on (0: nothing, until told otherwise).
+    pub fn set_share(&self, replicas: u32) {
+        self.lock().share = replicas;
+        self.changed.notify_waiters();
+    }
+
+    /// The spacing of this replica's share, before any 429 backoff (`None`: it has none).
+    fn interval(&self, share: u32) -> Option<Duration> {
+        let per_minute = match share {
+            0 => return None,
+            1 => self.per_minute,
+            n => (self.per_minute / n).saturating_sub(1).max(1),
+        };
+        Some(Duration::from_secs(60) / per_minute)
     }
 
     /// Waits for a slot. Lower priorities wait while a higher one is queued.
@@ -113,16 +136,20 @@ impl Budget {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let (wait, yielding) = {
+            let (wait, yielding) = 'slot: {
                 let mut s = self.lock();
                 let now = Instant::now();
                 let ready_at = match s.paused_until {
                     Some(p) if p > s.next_at => p,
                     _ => s.next_at,
                 };
+                // No share of the budget yet: wait (as if yielding) until there is one.
+                let Some(interval) = self.interval(s.share) else {
+                    break 'slot (Duration::from_secs(1), true);
+                };
                 let yielding = s.must_yield(priority);
                 if !yielding && now >= ready_at {
-                    let spacing = self.interval.mul_f64(s.factor);
+                    let spacing = interval.mul_f64(s.factor);
                     s.next_at = now.max(s.next_at) + spacing;
                     s.since_poll = if priority == Priority::Poll {
                         0
@@ -151,7 +178,8 @@ impl Budget {
     pub fn rate_limited(&self, retry_after: Option<Duration>) {
         let mut s = self.lock();
         s.factor = (s.factor * 2.0).min(MAX_BACKOFF_FACTOR);
-        let pause = retry_after.unwrap_or_else(|| self.interval.mul_f64(s.factor));
+        let interval = self.interval(s.share.max(1)).unwrap_or_default();
+        let pause = retry_after.unwrap_or_else(|| interval.mul_f64(s.factor));
         let until = Instant::now() + pause;
         s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
     }
@@ -176,7 +204,10 @@ impl Budget {
 
     /// The current spacing between requests.
     pub fn spacing(&self) -> Duration {
-        self.interval.mul_f64(self.lock().factor)
+        let s = self.lock();
+        self.interval(s.share.max(1))
+            .unwrap_or_default()
+            .mul_f64(s.factor)
     }
 }
 
@@ -261,6 +292,31 @@ mod tests {
         );
         let polls_in_first_twelve = order[..12].iter().filter(|n| **n == "poll").count();
         assert_eq!(polls_in_first_twelve, 3, "{order:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn replicas_split_the_budget_and_one_without_a_share_sends_nothing() {
+        let b = Arc::new(Budget::per_minute(60));
+        b.set_share(0);
+        let waiting = {
+            let b = b.clone();
+            tokio::spawn(async move { b.acquire(Priority::Submit).await })
+        };
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        assert!(!waiting.is_finished(), "sent without a share of the budget");
+        // Two replicas: 29 a minute each, so that their phases never add up past 60.
+        b.set_share(2);
+        waiting.await.unwrap();
+        let start = Instant::now();
+        for _ in 0..29 {
+            b.acquire(Priority::Poll).await;
+        }
+        // The timer counts in whole milliseconds: 29 spacings of 2.069 s, to within 29 ms.
+        let took = start.elapsed().as_secs_f64();
+        assert!((took - 60.0).abs() < 0.03, "{took}");
+        assert_eq!(b.spacing(), Duration::from_secs(60) / 29);
+        b.set_share(1);
+        assert_eq!(b.spacing(), Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]

@@ -108,6 +108,11 @@ impl Throttled {
         self.api.download(&url, max_bytes).await
     }
 
+    /// Spends `1/replicas` of the API key's budget (replicas share it; 0: none yet).
+    pub fn set_share(&self, replicas: u32) {
+        self.budget.set_share(replicas);
+    }
+
     /// The spacing between requests now (widened after 429s).
     pub fn spacing(&self) -> std::time::Duration {
         self.budget.spacing()

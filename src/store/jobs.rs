@@ -1,5 +1,6 @@
-//! Jobs: `jobs` (job id, u64 big-endian → [`Job`] as JSON), `active` (job id → empty, every job
-//! that is not final: what start-up resumes) and `events` (event id → the job it started).
+//! Jobs: `jobs` (job id, u64 big-endian → [`Job`] as JSON), `active` (job id → the replica
+//! that drives it, empty on the embedded store; every job that is not final: what start-up
+//! resumes) and `events` (event id → the job it started).
 //!
 //! Admission writes the event id, the usage reservation and the job in one transaction, so a
 //! request is either wholly accepted (counted, stored, and its event marked handled) or not at
@@ -10,7 +11,7 @@ use tracing::warn;
 
 use super::kv::Tree;
 use super::usage::{reserve_in, Reservation, ReserveRequest};
-use super::{atomically, key, Result, Step, Store};
+use super::{atomically, key, Result, Step, Store, StoreError};
 use crate::domain::ids::{EventId, JobId};
 use crate::domain::job::Job;
 use crate::domain::quota::Refusal;
@@ -22,6 +23,8 @@ pub struct Admission<'a> {
     /// `None` for requests with no event of their own (never deduplicated).
     pub event: Option<EventId>,
     pub reserve: ReserveRequest<'a>,
+    /// On a shared store, the replica that is to drive the job, when not this one.
+    pub owner: Option<&'a str>,
 }
 
 /// The outcome of [`Store::admit`].
@@ -41,15 +44,34 @@ struct EventRecord {
 }
 
 impl Store {
-    /// Writes the job and keeps the `active` index in step. No transaction is needed, the
-    /// writes are ordered so that a crash between them is harmless: a job in flight is marked
-    /// active before it is written, so it is never written without its mark; a final job is
-    /// written before its mark goes, so a mark left behind points at a final job, which
-    /// resuming skips.
+    /// Writes the job and keeps the `active` index in step. On the embedded store no
+    /// transaction is needed, the writes are ordered so that a crash between them is harmless:
+    /// a job in flight is marked active before it is written, so it is never written without
+    /// its mark; a final job is written before its mark goes, so a mark left behind points at a
+    /// final job, which resuming skips. On a shared store the write is one transaction that
+    /// first checks that the job is still this replica's ([`StoreError::NotOwner`] if not).
     pub async fn put_job(&self, job: &Job) -> Result<()> {
         let value = serde_json::to_vec(job)?;
         let k = key(job.id.0);
-        if job.state.is_final() {
+        let final_ = job.state.is_final();
+        if let Some(me) = self.replica() {
+            let owned: Result<bool> = atomically!(self, |tx| {
+                let mine = tx
+                    .get(Tree::Active, &k)
+                    .await?
+                    .is_some_and(|owner| owner == me.as_bytes());
+                if !mine {
+                    return Ok(Step::Abort(false));
+                }
+                tx.insert(Tree::Jobs, &k, &value);
+                if final_ {
+                    tx.remove(Tree::Active, &k);
+                }
+                Ok(Step::Commit(true))
+            });
+            return if owned? { Ok(()) } else { Err(StoreError::NotOwner) };
+        }
+        if final_ {
             self.kv.insert(Tree::Jobs, &k, &value).await?;
             self.kv.remove(Tree::Active, &k).await?;
         } else {
@@ -105,6 +127,8 @@ impl Store {
         let job_value = serde_json::to_vec(job)?;
         let event_value = serde_json::to_vec(&EventRecord { job: job.id })?;
         let job_key = key(job.id.0);
+        // Who drives it: the replica named, or this one (nobody on the embedded store).
+        let owner = admission.owner.or(self.replica()).unwrap_or_default();
         atomically!(self, |tx| {
             if let Some(event) = admission.event {
                 let event_key = key(event.0);
@@ -120,7 +144,7 @@ impl Store {
             };
             tx.insert(Tree::Jobs, &job_key, &job_value);
             if !job.state.is_final() {
-                tx.insert(Tree::Active, &job_key, &[]);
+                tx.insert(Tree::Active, &job_key, owner.as_bytes());
             }
             Ok(Step::Commit(Admitted::Accepted(reservation)))
         })
@@ -159,6 +183,7 @@ mod tests {
                 window: w,
                 cost: Cost::CLIP,
             },
+            owner: None,
         }
     }
 

@@ -9,7 +9,8 @@
 //! - `meta`: learned render times, once-only flags and short-lived drafts.
 //! - `servers`: each server's moderation settings (prompt rules, mod log) and system channel.
 //! - `history`: each member's posted clips, newest first.
-//! - `lease`: which replica does the work on a shared store.
+//! - `replicas`: replicas sharing the store: who is alive, who drives which job, who handles
+//!   which event.
 //!
 //! Values are JSON so that a data folder stays readable across versions. Writes that must survive
 //! a crash before a side effect are flushed ([`Store::put_job_durable`]).
@@ -24,18 +25,18 @@ mod conversations;
 mod history;
 mod jobs;
 pub mod kv;
-mod lease;
 mod meta;
 mod migrate;
+mod replicas;
 mod servers;
 mod usage;
 
 pub use conversations::{ClipRecord, Conversation, LabelRecord};
 pub use history::{Clip, Page};
 pub use jobs::{Admission, Admitted};
-pub use lease::LeaseRecord;
 pub use meta::Once;
 pub use migrate::Copied;
+pub use replicas::Member;
 pub use usage::{Balance, CounterKind, Report, Reservation, ReserveRequest};
 
 use crate::config::{self, StorageConfig};
@@ -57,6 +58,9 @@ pub enum StoreError {
     /// Another transaction changed what this one read; running it again may succeed.
     #[error("a concurrent change conflicted with this transaction")]
     Conflict,
+    /// The job belongs to another replica now (this one was taken for gone).
+    #[error("another replica carries this job on")]
+    NotOwner,
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -65,6 +69,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     kv: Arc<dyn Backend>,
+    /// The replica this store works for, on a shared store (see `replicas`).
+    me: Option<Arc<str>>,
 }
 
 fn key(id: u64) -> [u8; 8] {
@@ -151,7 +157,7 @@ impl Store {
 
     /// The store on a backend already shared.
     pub fn shared(kv: Arc<dyn Backend>) -> Self {
-        Self { kv }
+        Self { kv, me: None }
     }
 
     /// "sled" or "postgres".

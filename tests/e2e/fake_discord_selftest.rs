@@ -810,3 +810,266 @@ async fn a_command_run_in_a_members_thread_names_the_threads_parent() {
     })
     .await;
 }
+
+/// Sharding, seen by raw websocket clients: which session gets which dispatch.
+mod sharding {
+    use std::time::Duration;
+
+    use futures::{SinkExt, StreamExt};
+    use serde_json::{json, Value};
+    use tokio::net::TcpStream;
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
+
+    use super::WAIT;
+    use crate::support::fake_discord::*;
+
+    /// GUILDS | GUILD_MESSAGES | DIRECT_MESSAGES | MESSAGE_CONTENT.
+    const INTENTS: u64 = 1 | 1 << 9 | 1 << 12 | 1 << 15;
+    /// How long a session is watched for dispatches that should not come.
+    const QUIET: Duration = Duration::from_millis(300);
+
+    /// One gateway connection, spoken to frame by frame.
+    struct Gateway {
+        ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    }
+
+    impl Gateway {
+        /// Connects and reads HELLO.
+        async fn connect(fake: &FakeDiscord) -> Self {
+            let (ws, _) = connect_async(fake.gateway_url())
+                .await
+                .expect("the fake's gateway accepts a websocket");
+            let mut gateway = Gateway { ws };
+            let hello = gateway.next_payload().await.expect("HELLO");
+            assert_eq!(hello["op"], 10, "{hello}");
+            gateway
+        }
+
+        /// Sends IDENTIFY with `shard` (None: no `shard` field).
+        async fn send_identify(&mut self, shard: Option<Value>) {
+            let mut d = json!({
+                "token": format!("Bot {TOKEN}"),
+                "intents": INTENTS,
+                "properties": {"os": "linux", "browser": "selftest", "device": "selftest"},
+            });
+            if let Some(shard) = shard {
+                d["shard"] = shard;
+            }
+            let identify = json!({"op": 2, "d": d});
+            self.ws
+                .send(Ws::Text(identify.to_string()))
+                .await
+                .expect("send IDENTIFY");
+        }
+
+        /// IDENTIFYs on `shard` and returns READY's data.
+        async fn identify(fake: &FakeDiscord, shard: Option<[u64; 2]>) -> (Self, Value) {
+            let mut gateway = Self::connect(fake).await;
+            gateway.send_identify(shard.map(|s| json!(s))).await;
+            let (event, ready) = gateway.next_dispatch(WAIT).await.expect("READY");
+            assert_eq!(event, "READY");
+            (gateway, ready)
+        }
+
+        /// The next JSON payload (None when the connection closed or nothing came in `WAIT`).
+        async fn next_payload(&mut self) -> Option<Value> {
+            self.next_payload_within(WAIT).await
+        }
+
+        async fn next_payload_within(&mut self, limit: Duration) -> Option<Value> {
+            loop {
+                match tokio::time::timeout(limit, self.ws.next()).await.ok()?? {
+                    Ok(Ws::Text(text)) => return serde_json::from_str(&text).ok(),
+                    Ok(Ws::Close(_)) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+        }
+
+        /// The next dispatch (`op` 0) as (event name, data), skipping other payloads.
+        async fn next_dispatch(&mut self, limit: Duration) -> Option<(String, Value)> {
+            loop {
+                let payload = self.next_payload_within(limit).await?;
+                if payload["op"] == 0 {
+                    let event = payload["t"].as_str().unwrap_or_default().to_owned();
+                    return Some((event, payload["d"].clone()));
+                }
+            }
+        }
+
+        /// Every dispatch that arrives until the connection is quiet for [`QUIET`].
+        async fn drain(&mut self) -> Vec<(String, Value)> {
+            let mut seen = Vec::new();
+            while let Some(d) = self.next_dispatch(QUIET).await {
+                seen.push(d);
+            }
+            seen
+        }
+
+        /// The close code the fake ends the connection with.
+        async fn close_code(&mut self) -> Option<u16> {
+            loop {
+                match tokio::time::timeout(WAIT, self.ws.next()).await.ok()?? {
+                    Ok(Ws::Close(Some(frame))) => return Some(u16::from(frame.code)),
+                    Ok(Ws::Close(None)) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+
+    fn ready_guilds(ready: &Value) -> Vec<u64> {
+        let mut ids: Vec<u64> = ready["guilds"]
+            .as_array()
+            .expect("READY lists guilds")
+            .iter()
+            .map(|g| g["id"].as_str().unwrap().parse().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The (event, id of the interaction or message or guild) of each dispatch.
+    fn ids(seen: &[(String, Value)]) -> Vec<(String, u64)> {
+        seen.iter()
+            .map(|(event, d)| (event.clone(), d["id"].as_str().unwrap().parse().unwrap()))
+            .collect()
+    }
+
+    fn member_in(guild: &JoinedGuild) -> Ctx {
+        Ctx {
+            guild_id: Some(guild.id),
+            ..Ctx::guild(USER_ID).in_channel(guild.general)
+        }
+    }
+
+    #[tokio::test]
+    async fn servers_made_for_a_shard_land_on_it() {
+        let fake = FakeDiscord::start().await;
+        for (shard, total) in [(0, 1), (0, 2), (1, 2), (3, 4), (6, 7), (2, 16)] {
+            let guild = fake.add_guild_on_shard(shard, total, JoinOptions::default());
+            assert_eq!(shard_of(Some(guild.id), total), shard, "{shard}/{total}");
+        }
+        assert_eq!(
+            shard_of(None, 4),
+            0,
+            "events without a server go to shard 0"
+        );
+        assert_eq!(
+            shard_of(Some(GUILD_ID), 2),
+            1,
+            "the fixed server is on 1 of 2"
+        );
+    }
+
+    #[tokio::test]
+    async fn ready_carries_the_shard_and_lists_only_that_shards_servers() {
+        let fake = FakeDiscord::start().await;
+        let on_0 = fake.add_guild_on_shard(0, 2, JoinOptions::default());
+        let on_1 = fake.add_guild_on_shard(1, 2, JoinOptions::default());
+        let (_a, ready_0) = Gateway::identify(&fake, Some([0, 2])).await;
+        let (_b, ready_1) = Gateway::identify(&fake, Some([1, 2])).await;
+        let (_c, ready_all) = Gateway::identify(&fake, None).await;
+
+        assert_eq!(ready_0["shard"], json!([0, 2]));
+        assert_eq!(ready_guilds(&ready_0), vec![on_0.id]);
+        assert_eq!(ready_1["shard"], json!([1, 2]));
+        let mut on_1_ids = vec![GUILD_ID, on_1.id];
+        on_1_ids.sort_unstable();
+        assert_eq!(ready_guilds(&ready_1), on_1_ids);
+        assert_eq!(ready_all["shard"], json!([0, 1]));
+        let mut all = vec![GUILD_ID, on_0.id, on_1.id];
+        all.sort_unstable();
+        assert_eq!(ready_guilds(&ready_all), all);
+        assert_eq!(fake.identified_shards(), vec![[0, 2], [1, 2], [0, 1]]);
+    }
+
+    #[tokio::test]
+    async fn a_servers_events_reach_every_session_of_its_shard_only_and_dms_reach_shard_0() {
+        let fake = FakeDiscord::start().await;
+        let on_0 = fake.add_guild_on_shard(0, 2, JoinOptions::default());
+        let on_1 = fake.add_guild_on_shard(1, 2, JoinOptions::default());
+        let (mut shard_0, _) = Gateway::identify(&fake, Some([0, 2])).await;
+        // Two processes on the same shard (replicas during a rolling deploy) both get its events.
+        let (mut shard_1, _) = Gateway::identify(&fake, Some([1, 2])).await;
+        let (mut shard_1_again, _) = Gateway::identify(&fake, Some([1, 2])).await;
+        let (mut unsharded, _) = Gateway::identify(&fake, None).await;
+
+        let (in_1, command) = fake.slash_command("omni", vec![], vec![], member_in(&on_1));
+        assert_eq!(fake.dispatch("INTERACTION_CREATE", command).await, 3);
+        let message = fake.user_message(on_0.general, USER_ID, "hello", vec![]);
+        let in_0: u64 = message["id"].as_str().unwrap().parse().unwrap();
+        assert_eq!(fake.dispatch("MESSAGE_CREATE", message).await, 2);
+        let (in_dm, dm) = fake.slash_command("omni", vec![], vec![], Ctx::dm());
+        assert_eq!(fake.dispatch("INTERACTION_CREATE", dm).await, 2);
+        let (in_fixed, fixed) = fake.slash_command("omni", vec![], vec![], Ctx::guild(USER_ID));
+        assert_eq!(fake.dispatch("INTERACTION_CREATE", fixed).await, 3);
+        let joined = fake.join_guild_on_shard(0, 2, JoinOptions::default()).await;
+
+        let interaction = |id| ("INTERACTION_CREATE".to_owned(), id);
+        let message = |id| ("MESSAGE_CREATE".to_owned(), id);
+        let guild = |id| ("GUILD_CREATE".to_owned(), id);
+        assert_eq!(
+            ids(&shard_0.drain().await),
+            vec![message(in_0), interaction(in_dm), guild(joined.id)]
+        );
+        for session in [&mut shard_1, &mut shard_1_again] {
+            assert_eq!(
+                ids(&session.drain().await),
+                vec![interaction(in_1), interaction(in_fixed)]
+            );
+        }
+        assert_eq!(
+            ids(&unsharded.drain().await),
+            vec![
+                interaction(in_1),
+                message(in_0),
+                interaction(in_dm),
+                interaction(in_fixed),
+                guild(joined.id),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_guild_create_burst_after_ready_covers_the_sessions_shard_only() {
+        let fake = FakeDiscord::start().await;
+        fake.set_guild_create_burst(true);
+        let on_0 = fake.add_guild_on_shard(0, 2, JoinOptions::default());
+        let on_1 = fake.add_guild_on_shard(1, 2, JoinOptions::default());
+        let (mut shard_1, ready) = Gateway::identify(&fake, Some([1, 2])).await;
+        let burst = shard_1.drain().await;
+        let mut created: Vec<u64> = ids(&burst)
+            .into_iter()
+            .map(|(event, id)| {
+                assert_eq!(event, "GUILD_CREATE");
+                id
+            })
+            .collect();
+        created.sort_unstable();
+        assert_eq!(created, ready_guilds(&ready));
+        assert!(created.contains(&on_1.id) && !created.contains(&on_0.id));
+        let (mut shard_0, _) = Gateway::identify(&fake, Some([0, 2])).await;
+        assert_eq!(
+            ids(&shard_0.drain().await),
+            vec![("GUILD_CREATE".into(), on_0.id)]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_identify_on_a_shard_that_does_not_exist_is_closed_with_4010() {
+        let fake = FakeDiscord::start().await;
+        for shard in [json!([2, 2]), json!([0, 0]), json!([1]), json!(["0", "1"])] {
+            let mut gateway = Gateway::connect(&fake).await;
+            gateway.send_identify(Some(shard.clone())).await;
+            assert_eq!(gateway.close_code().await, Some(4010), "{shard}");
+        }
+        assert!(fake.identified_shards().is_empty());
+        assert_eq!(fake.identify_count(), 0);
+        // A valid one is still accepted.
+        let (_ok, ready) = Gateway::identify(&fake, Some([1, 4])).await;
+        assert_eq!(ready["shard"], json!([1, 4]));
+        assert_eq!(fake.identified_shards(), vec![[1, 4]]);
+    }
+}

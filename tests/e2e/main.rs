@@ -11,5 +11,6 @@ mod ops;
 mod refine;
 mod reliability;
 mod replicas;
+mod shards;
 mod support;
 mod vendor_faults;

@@ -1,13 +1,13 @@
-//! Two `omni-bot` processes on one PostgreSQL database (`storage.backend = "postgres"`), against
-//! the same fakes: one works, the other stands by and carries the work on when the first dies or
-//! stops. They need a server: without `OMNI_TEST_DATABASE_URL` when the tests are built they are
+//! Two `omni-bot` processes on one PostgreSQL database (`storage.backend = "postgres"`), both
+//! connected to the same shard of the same fakes: both work, each event is handled by the one
+//! that claims it first, and one carries the other's jobs on when it dies or stops. They need a server: without `OMNI_TEST_DATABASE_URL` when the tests are built they are
 //! listed as ignored, with the reason; with it set they fail if the server cannot be reached.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use omni_bot::config::{Backend, StorageConfig};
-use omni_bot::domain::ids::{Scope, UserId};
+use omni_bot::domain::ids::{GuildId, Scope, UserId};
 use omni_bot::domain::quota::Window;
 use omni_bot::store::Store;
 use secrecy::SecretString;
@@ -15,10 +15,14 @@ use serde_json::json;
 use sqlx::{Connection, Executor};
 
 use crate::faults::clip_in;
-use crate::support::fake_discord as discord;
+use crate::support::fake_discord::{self as discord, Ctx};
 use crate::support::world::{Settings, World, WAIT};
 
-const CLIPS: usize = 6;
+/// The number: enough clips that both replicas own some when one dies.
+const CLIPS: u64 = 20;
+
+/// Limits that let every clip through, so that the counts are the test's subject.
+const LIMITS: &str = "[limits]\nuser_daily_videos = 50\nguild_daily_videos = 100\nuser_concurrent_jobs = 10\n";
 
 /// A database of its own on the test server, for one test; its URL.
 async fn fresh_database() -> String {
@@ -46,26 +50,31 @@ async fn fresh_database() -> String {
     url.to_string()
 }
 
-/// The fakes, a fresh database, replica A working and replica B standing by.
-async fn two_replicas() -> (World, String) {
+/// The fakes, a fresh database and replica A (the world's bot), ready.
+async fn first_replica() -> (World, String) {
     let url = fresh_database().await;
     let settings = Settings {
         storage: format!("backend = \"postgres\"\nurl = \"{url}\"\nlease_seconds = 3\n"),
-        sections: "[limits]\nuser_daily_videos = 50\nuser_concurrent_jobs = 10\n".into(),
+        sections: LIMITS.into(),
         ..Settings::default()
     };
     let mut world = World::new(settings).await;
     world.launch().await;
-    world.spawn_replica();
-    assert!(
-        world
-            .wait_log(WAIT, |l| l
-                .contains("another replica is working; standing by"))
-            .await,
-        "{}",
-        world.logs()
-    );
     (world, url)
+}
+
+/// Starts replica B beside the bot and waits until both are connected to the shard.
+async fn second_replica(world: &mut World) {
+    world.spawn_replica();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while ready_count(&world.logs()) < 2 || world.discord.live_sessions() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second replica did not connect:\n{}",
+            world.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn wait_until_every_job_is_polled(world: &World, jobs: usize) {
@@ -94,20 +103,27 @@ fn ready_count(log: &str) -> usize {
     log.matches("bot ready").count()
 }
 
-async fn usage_today(url: &str) -> omni_bot::domain::quota::Usage {
+fn taken_up(log: &str) -> usize {
+    log.matches("taking up a job another replica left").count()
+}
+
+async fn open_store(url: &str) -> Store {
     let config = StorageConfig {
         backend: Backend::Postgres,
         url: SecretString::from(url.to_owned()),
         ..StorageConfig::default()
     };
-    let store = Store::open_configured(&config)
+    Store::open_configured(&config)
         .await
-        .expect("open the database");
+        .expect("open the database")
+}
+
+async fn usage_today(store: &Store, user: u64) -> omni_bot::domain::quota::Usage {
     let window = Window::at(chrono::Utc::now(), chrono_tz::UTC);
     store
         .usage(
-            Scope::from_guild(Some(omni_bot::domain::ids::GuildId(discord::GUILD_ID))),
-            UserId(discord::USER_ID),
+            Scope::from_guild(Some(GuildId(discord::GUILD_ID))),
+            UserId(user),
             &window,
         )
         .await
@@ -119,54 +135,73 @@ async fn usage_today(url: &str) -> omni_bot::domain::quota::Usage {
     not(omni_postgres),
     ignore = "PostgreSQL: set OMNI_TEST_DATABASE_URL to run"
 )]
-async fn a_replica_killed_mid_render_is_replaced_by_the_standby_and_every_clip_is_posted_once() {
-    let (mut world, url) = two_replicas().await;
-    world.pixeldojo.set_render_time(Duration::from_secs(6));
-    for i in 0..CLIPS {
-        world
-            .omni(json!({ "prompt": format!("waves on pier {i}") }))
-            .await;
+async fn two_replicas_on_one_shard_share_twenty_clips_and_one_killed_mid_render_loses_none() {
+    let (mut world, url) = first_replica().await;
+    second_replica(&mut world).await;
+    world.pixeldojo.set_render_time(Duration::from_secs(15));
+    // Twenty members, one clip each: each request goes to whichever replica claims it first.
+    let users: Vec<u64> = (0..CLIPS).map(|i| discord::USER_ID + 1 + i).collect();
+    let mut interactions = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let options = json!({ "prompt": format!("waves on pier {i}") });
+        interactions.push(world.omni_as(options, vec![], Ctx::guild(*user)).await);
     }
     assert!(
-        world.pixeldojo.wait_for_submissions(CLIPS, WAIT).await,
+        world.pixeldojo.wait_for_submissions(CLIPS as usize, 2 * WAIT).await,
         "{}",
         world.logs()
     );
     // Killed between a submit and its record, a job would be an uncertain submit (told, never
     // resent), as after any crash: wait until every job was polled, which comes after its record.
-    wait_until_every_job_is_polled(&world, CLIPS).await;
-    // SIGKILL while every clip renders: no chance to give the lease up.
+    wait_until_every_job_is_polled(&world, CLIPS as usize).await;
+    let store = open_store(&url).await;
+    let owners: std::collections::BTreeMap<String, usize> =
+        store.owners().await.unwrap().into_iter().fold(
+            Default::default(),
+            |mut by, (_, owner)| {
+                *by.entry(owner.unwrap_or_default()).or_default() += 1;
+                by
+            },
+        );
+    // SIGKILL while the clips render: no chance to give anything up.
     world.kill().await;
-    assert!(
-        world
-            .wait_log(WAIT, |l| l
-                .contains("stopped renewing its lease; taking over")
-                && ready_count(l) == 2)
-            .await,
-        "the standby did not take over:\n{}",
-        world.logs()
-    );
     world.promote_replica();
-
-    for n in 0..CLIPS {
+    for n in 0..CLIPS as usize {
         let thread = world.thread(n).await;
         clip_in(&world, thread).await;
     }
     // Let any second post or submit that would follow show itself.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    for n in 0..CLIPS {
+    let log = world.logs();
+    assert_eq!(owners.len(), 2, "both replicas drove jobs: {owners:?}\n{log}");
+    assert!(
+        owners.values().any(|&n| n == taken_up(&log)),
+        "the survivor took up exactly the dead replica's jobs: {owners:?}, {} taken up\n{log}",
+        taken_up(&log)
+    );
+    assert!(log.contains("a replica stopped renewing its record"), "{log}");
+    for n in 0..CLIPS as usize {
         let thread = world.thread(n).await;
         assert_eq!(world.clips_in(thread).len(), 1, "thread {n}");
     }
     assert_eq!(
         world.pixeldojo.submissions().len(),
-        CLIPS,
+        CLIPS as usize,
         "no double submit"
     );
-    assert_eq!(world.pixeldojo.count_429(), 0);
-    let usage = usage_today(&url).await;
-    assert_eq!(usage.user_day_videos, CLIPS as u64, "{usage:?}");
-    assert_eq!(usage.guild_day_videos, CLIPS as u64, "{usage:?}");
+    assert_eq!(world.pixeldojo.count_429(), 0, "one budget for both replicas");
+    // Each request was answered once: the replica that lost the claim stayed silent.
+    let responses = world.discord.interaction_responses();
+    for id in &interactions {
+        let answers = responses.iter().filter(|(i, _, _)| i == id).count();
+        assert_eq!(answers, 1, "interaction {id} answered {answers} times");
+    }
+    for user in users {
+        let usage = usage_today(&store, user).await;
+        assert_eq!(usage.user_day_videos, 1, "{usage:?}");
+    }
+    let usage = usage_today(&store, discord::USER_ID).await;
+    assert_eq!(usage.guild_day_videos, CLIPS, "{usage:?}");
 }
 
 #[tokio::test]
@@ -174,26 +209,32 @@ async fn a_replica_killed_mid_render_is_replaced_by_the_standby_and_every_clip_i
     not(omni_postgres),
     ignore = "PostgreSQL: set OMNI_TEST_DATABASE_URL to run"
 )]
-async fn a_replica_stopped_for_a_deploy_hands_its_work_to_the_standby_at_once() {
-    let (mut world, _url) = two_replicas().await;
-    world.pixeldojo.set_render_time(Duration::from_secs(3));
+async fn a_replica_stopped_for_a_deploy_hands_its_jobs_to_the_other_at_once() {
+    let (mut world, url) = first_replica().await;
+    world.pixeldojo.set_render_time(Duration::from_secs(4));
     world
         .omni(json!({ "prompt": "a lighthouse at dusk" }))
         .await;
     assert!(world.pixeldojo.wait_for_submissions(1, WAIT).await);
+    wait_until_every_job_is_polled(&world, 1).await;
+    // The new version starts beside the old one, then the old one stops.
+    second_replica(&mut world).await;
     assert!(world.terminate().await.success());
     assert!(
-        world.wait_log(WAIT, |l| ready_count(l) == 2).await,
-        "the standby did not take over:\n{}",
+        world.wait_log(WAIT, |l| taken_up(l) == 1).await,
+        "the other replica did not take the job up:\n{}",
         world.logs()
     );
-    // It took the lease the stopping replica gave up, not one that went stale.
-    assert!(!world.logs().contains("stopped renewing its lease"));
+    // It took up a job given up, not one whose owner went silent.
+    assert!(world.logs().contains("gave this replica's jobs up to the others"));
+    assert!(!world.logs().contains("stopped renewing its record"));
     world.promote_replica();
     let thread = world.thread(0).await;
     clip_in(&world, thread).await;
     assert_eq!(world.clips_in(thread).len(), 1);
     assert_eq!(world.pixeldojo.submissions().len(), 1);
+    let usage = usage_today(&open_store(&url).await, discord::USER_ID).await;
+    assert_eq!(usage.user_day_videos, 1, "{usage:?}");
 }
 
 #[tokio::test]
@@ -219,7 +260,7 @@ async fn migrate_store_copies_a_bots_folder_into_an_empty_database_once_and_chec
         "{stdout}"
     );
     assert!(!stdout.contains(&url), "{stdout}");
-    let usage = usage_today(&url).await;
+    let usage = usage_today(&open_store(&url).await, discord::USER_ID).await;
     assert_eq!(
         usage.user_day_videos, 1,
         "the counters came along: {usage:?}"

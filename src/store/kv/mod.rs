@@ -33,10 +33,11 @@ pub enum Tree {
     UsageMeta,
     Servers,
     History,
+    Claims,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 11] = [
+    pub const ALL: [Tree; 12] = [
         Tree::Jobs,
         Tree::Active,
         Tree::Events,
@@ -48,6 +49,7 @@ impl Tree {
         Tree::UsageMeta,
         Tree::Servers,
         Tree::History,
+        Tree::Claims,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +65,7 @@ impl Tree {
             Tree::UsageMeta => "usage_meta",
             Tree::Servers => "servers",
             Tree::History => "history",
+            Tree::Claims => "event_claims",
         }
     }
 

@@ -24,6 +24,15 @@
 //!   tests can see them, but are never sent on the gateway.
 //! * `RESUME` with a known session replays missed events and sends `RESUMED`; with an unknown
 //!   session it answers op 9 (invalid session, `d: false`).
+//! * Sharding as Discord documents it: IDENTIFY's `shard: [shard_id, num_shards]` (absent:
+//!   `[0, 1]`; `shard_id >= num_shards` is closed with 4010 "Invalid shard"); a server's events
+//!   go only to sessions on shard `(guild_id >> 22) % num_shards`, events without a server (DMs)
+//!   only to shard 0. READY lists only the servers of the session's shard. Every session on a
+//!   shard gets all of that shard's events (two processes on shard 0 of 1 both see everything,
+//!   as replicas do during a rolling deploy). [`FakeDiscord::add_guild_on_shard`] makes a
+//!   server whose id lands on a chosen shard; [`FakeDiscord::identified_shards`] tells which
+//!   shards identified. [`FakeDiscord::set_guild_create_burst`] makes READY be followed by a
+//!   `GUILD_CREATE` for each server it lists (off by default).
 //! * Attachment links are signed as Discord's CDN signs them: `?ex=<expiry>&is=<issued>&hm=<mac>&`
 //!   (Unix seconds in hex). A link is served while it is unexpired and its signature holds, else
 //!   404; `POST /attachments/refresh-urls` signs links anew. Links last a day unless
@@ -458,6 +467,8 @@ pub(crate) struct Connection {
 pub(crate) struct Session {
     pub seq: u64,
     pub intents: u64,
+    /// `[shard_id, num_shards]` from IDENTIFY.
+    pub shard: [u64; 2],
     pub conn: Option<u64>,
     pub backlog: VecDeque<(u64, String)>,
 }
@@ -503,6 +514,10 @@ pub(crate) struct Inner {
     pub next_conn: u64,
     pub sessions: HashMap<String, Session>,
     pub identify_count: usize,
+    /// The shard of every accepted IDENTIFY, in order.
+    pub identified_shards: Vec<[u64; 2]>,
+    /// Whether READY is followed by a `GUILD_CREATE` for each server it lists.
+    pub guild_create_burst: bool,
     pub resume_count: usize,
     pub gateway_payloads: Vec<Value>,
     /// (author, nonce) -> (message id, channel id, when)
@@ -564,6 +579,8 @@ impl Inner {
             next_conn: 1,
             sessions: HashMap::new(),
             identify_count: 0,
+            identified_shards: Vec::new(),
+            guild_create_burst: false,
             resume_count: 0,
             gateway_payloads: vec![],
             nonces: HashMap::new(),
@@ -590,27 +607,60 @@ impl Inner {
         (now, now + self.url_lifetime.as_secs())
     }
 
-    /// Sends a dispatch to every identified session (filtered by its intents); returns how many
-    /// live connections it was written to. Disconnected sessions keep it for RESUME.
+    /// Sends a dispatch to every identified session on the shard of its server (shard 0 when it
+    /// has none), filtered by the session's intents; returns how many live connections it was
+    /// written to. Disconnected sessions keep it for RESUME.
     pub fn dispatch(&mut self, event: &str, data: &Value) -> usize {
-        let mut live = 0;
-        for session in self.sessions.values_mut() {
-            let Some(d) = gateway::filter_for_intents(event, data, session.intents) else {
-                continue;
-            };
-            session.seq += 1;
-            let frame = json!({"op": 0, "t": event, "s": session.seq, "d": d}).to_string();
-            session.backlog.push_back((session.seq, frame.clone()));
-            if session.backlog.len() > 1000 {
-                session.backlog.pop_front();
-            }
-            if let Some(conn) = session.conn.and_then(|c| self.connections.get(&c)) {
-                if conn.tx.send(WsOut::Text(frame)).is_ok() {
-                    live += 1;
-                }
-            }
+        let guild = gateway::guild_of(event, data);
+        let ids: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| shard_of(guild, s.shard[1]) == s.shard[0])
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.iter()
+            .filter(|id| self.dispatch_to(id, event, data))
+            .count()
+    }
+
+    /// Sends a dispatch to one session (filtered by its intents); true when it was written to a
+    /// live connection.
+    pub fn dispatch_to(&mut self, session_id: &str, event: &str, data: &Value) -> bool {
+        let Some(session) = self.sessions.get_mut(session_id) else {
+            return false;
+        };
+        let Some(d) = gateway::filter_for_intents(event, data, session.intents) else {
+            return false;
+        };
+        session.seq += 1;
+        let frame = json!({"op": 0, "t": event, "s": session.seq, "d": d}).to_string();
+        session.backlog.push_back((session.seq, frame.clone()));
+        if session.backlog.len() > 1000 {
+            session.backlog.pop_front();
         }
-        live
+        session
+            .conn
+            .and_then(|c| self.connections.get(&c))
+            .is_some_and(|conn| conn.tx.send(WsOut::Text(frame)).is_ok())
+    }
+
+    /// Every server the bot is in (the fixed one and those it joined), by id.
+    pub fn guild_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.guilds.keys().copied().collect();
+        ids.push(GUILD_ID);
+        ids.sort_unstable();
+        ids
+    }
+
+    /// A fresh snowflake (as [`Inner::next_id`]) that lands on `shard` of `num_shards`.
+    pub fn next_id_on_shard(&mut self, shard: u64, num_shards: u64) -> u64 {
+        assert!(shard < num_shards, "shard {shard} of {num_shards}");
+        let id = self.next_id();
+        let time = id >> 22;
+        let time = time + (shard + num_shards - time % num_shards) % num_shards;
+        let id = (time << 22) | (id & ((1 << 22) - 1));
+        self.last_snowflake = self.last_snowflake.max(id);
+        id
     }
 
     /// Like [`Inner::dispatch`] but only when echoing the bot's own activity is enabled.
@@ -773,6 +823,19 @@ impl FakeDiscord {
         self.lock().identify_count
     }
 
+    /// The `[shard_id, num_shards]` of every accepted IDENTIFY, in order (`[0, 1]` when the
+    /// client sent none).
+    pub fn identified_shards(&self) -> Vec<[u64; 2]> {
+        self.lock().identified_shards.clone()
+    }
+
+    /// Whether READY is followed by a `GUILD_CREATE` for each server it lists, sent to that
+    /// session only, as Discord does (off by default: tests send them with
+    /// [`FakeDiscord::send_guild_create`]).
+    pub fn set_guild_create_burst(&self, on: bool) {
+        self.lock().guild_create_burst = on;
+    }
+
     /// How many RESUMEs were accepted (each got a RESUMED).
     pub fn resume_count(&self) -> usize {
         self.lock().resume_count
@@ -784,8 +847,9 @@ impl FakeDiscord {
         self.lock().gateway_payloads.clone()
     }
 
-    /// Sends `{"op":0,"t":event,"s":seq,"d":data}` to every identified session (seq per session,
-    /// increasing; filtered by intents for message events). Returns the number of live
+    /// Sends `{"op":0,"t":event,"s":seq,"d":data}` to every identified session on the shard of
+    /// the event's server (shard 0 without one; seq per session, increasing; filtered by intents
+    /// for message events). Returns the number of live
     /// connections written to. Dispatching an `INTERACTION_CREATE` starts that interaction's
     /// 3-second acknowledgement window.
     pub async fn dispatch(&self, event: &str, data: Value) -> usize {
@@ -1000,6 +1064,35 @@ impl FakeDiscord {
     pub async fn join_guild(&self, options: JoinOptions) -> JoinedGuild {
         let mut inner = self.lock();
         let joined = guilds::join(&mut inner, &options);
+        let payload = guilds::guild_create(&inner, joined.id);
+        inner.dispatch("GUILD_CREATE", &payload);
+        joined
+    }
+
+    /// A server the bot is already in (as [`FakeDiscord::join_guild`] sets one up) whose id lands
+    /// on `shard` of `num_shards`; nothing is dispatched: the next READY of that shard lists it.
+    pub fn add_guild_on_shard(
+        &self,
+        shard: u64,
+        num_shards: u64,
+        options: JoinOptions,
+    ) -> JoinedGuild {
+        let mut inner = self.lock();
+        let id = inner.next_id_on_shard(shard, num_shards);
+        guilds::join_as(&mut inner, id, &options)
+    }
+
+    /// Like [`FakeDiscord::join_guild`], with a server whose id lands on `shard` of `num_shards`
+    /// (its `GUILD_CREATE` goes to that shard's sessions only).
+    pub async fn join_guild_on_shard(
+        &self,
+        shard: u64,
+        num_shards: u64,
+        options: JoinOptions,
+    ) -> JoinedGuild {
+        let mut inner = self.lock();
+        let id = inner.next_id_on_shard(shard, num_shards);
+        let joined = guilds::join_as(&mut inner, id, &options);
         let payload = guilds::guild_create(&inner, joined.id);
         inner.dispatch("GUILD_CREATE", &payload);
         joined
@@ -1320,6 +1413,15 @@ impl FakeDiscord {
                 payloads::message(&self.shared.base, &inner, &target, false);
         }
         value
+    }
+}
+
+/// The shard a server's events go to among `num_shards` (Discord's formula); shard 0 for
+/// events without a server (DMs).
+pub fn shard_of(guild_id: Option<u64>, num_shards: u64) -> u64 {
+    match guild_id {
+        Some(g) if num_shards > 0 => (g >> 22) % num_shards,
+        _ => 0,
     }
 }
 

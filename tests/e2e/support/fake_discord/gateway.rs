@@ -1,4 +1,5 @@
-//! The websocket gateway: HELLO, IDENTIFY -> READY, heartbeats, RESUME, intent filtering.
+//! The websocket gateway: HELLO, IDENTIFY -> READY, heartbeats, RESUME, intent filtering and
+//! sharding (which sessions a dispatch goes to).
 //! Text frames with JSON only (no compression, no ETF); `?v=10&encoding=json` is ignored.
 
 use std::collections::VecDeque;
@@ -12,7 +13,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
-use super::{payloads, Connection, Inner, Session, Shared, WsOut};
+use super::{guilds, payloads, shard_of, Connection, Inner, Session, Shared, WsOut};
 use super::{BOT_USER_ID, HEARTBEAT_INTERVAL_MS, TOKEN};
 
 const INTENT_GUILDS: u64 = 1 << 0;
@@ -158,9 +159,9 @@ fn identify(
         let _ = tx.send(WsOut::Close(4014, "Disallowed intent(s)."));
         return;
     }
-    let shard = match &d["shard"] {
-        Value::Array(s) if s.len() == 2 => Value::Array(s.clone()),
-        _ => json!([0, 1]),
+    let Some(shard) = shard_of_identify(&d["shard"]) else {
+        let _ = tx.send(WsOut::Close(4010, "Invalid shard."));
+        return;
     };
     let session_id = payloads::random_token("")
         .chars()
@@ -171,6 +172,7 @@ fn identify(
         Session {
             seq: 1,
             intents,
+            shard,
             conn: Some(conn_id),
             backlog: VecDeque::new(),
         },
@@ -179,9 +181,43 @@ fn identify(
         conn.session_id = Some(session_id.clone());
     }
     inner.identify_count += 1;
-    let ready = payloads::ready(&session_id, &shared.ws_url, shard);
+    inner.identified_shards.push(shard);
+    let [shard_id, num_shards] = shard;
+    let guild_ids: Vec<u64> = inner
+        .guild_ids()
+        .into_iter()
+        .filter(|g| shard_of(Some(*g), num_shards) == shard_id)
+        .collect();
+    let ready = payloads::ready(&session_id, &shared.ws_url, shard, &guild_ids);
     let frame = json!({"op": 0, "t": "READY", "s": 1, "d": ready});
     let _ = tx.send(WsOut::Text(frame.to_string()));
+    if inner.guild_create_burst {
+        for guild_id in guild_ids {
+            let payload = guilds::guild_create(inner, guild_id);
+            inner.dispatch_to(&session_id, "GUILD_CREATE", &payload);
+        }
+    }
+}
+
+/// IDENTIFY's `shard`: `[shard_id, num_shards]` with `shard_id < num_shards`, `[0, 1]` when
+/// absent; None when invalid (Discord closes with 4010).
+fn shard_of_identify(shard: &Value) -> Option<[u64; 2]> {
+    match shard {
+        Value::Null => Some([0, 1]),
+        Value::Array(s) if s.len() == 2 => {
+            let (id, num) = (s[0].as_u64()?, s[1].as_u64()?);
+            (id < num).then_some([id, num])
+        }
+        _ => None,
+    }
+}
+
+/// The server a dispatch belongs to: `id` for the guild's own events, else `guild_id`.
+pub(super) fn guild_of(event: &str, data: &Value) -> Option<u64> {
+    match event {
+        "GUILD_CREATE" | "GUILD_UPDATE" | "GUILD_DELETE" => payloads::id_of(&data["id"]),
+        _ => payloads::id_of(&data["guild_id"]),
+    }
 }
 
 fn resume(inner: &mut Inner, conn_id: u64, tx: &UnboundedSender<WsOut>, d: &Value) {

@@ -81,6 +81,11 @@ pub struct JoinedGuild {
 /// managed role; returns its ids (the `GUILD_CREATE` is built with [`guild_create`]).
 pub(super) fn join(inner: &mut Inner, options: &JoinOptions) -> JoinedGuild {
     let id = inner.next_id();
+    join_as(inner, id, options)
+}
+
+/// [`join`] with the server's id chosen by the caller (e.g. to land on a shard).
+pub(super) fn join_as(inner: &mut Inner, id: u64, options: &JoinOptions) -> JoinedGuild {
     let bot_role = inner.next_id();
     let system_channel = inner.next_id();
     let general = inner.next_id();

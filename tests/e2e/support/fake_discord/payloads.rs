@@ -323,8 +323,12 @@ pub fn interaction(
     v
 }
 
-/// The READY dispatch data.
-pub fn ready(session_id: &str, resume_url: &str, shard: Value) -> Value {
+/// The READY dispatch data for a session on `shard`, listing `guilds` (that shard's servers) as unavailable.
+pub fn ready(session_id: &str, resume_url: &str, shard: [u64; 2], guilds: &[u64]) -> Value {
+    let guilds: Vec<Value> = guilds
+        .iter()
+        .map(|g| json!({"id": g.to_string(), "unavailable": true}))
+        .collect();
     json!({
         "v": 10,
         "user": {
@@ -339,7 +343,7 @@ pub fn ready(session_id: &str, resume_url: &str, shard: Value) -> Value {
             "flags": 0,
             "email": null,
         },
-        "guilds": [{"id": GUILD_ID.to_string(), "unavailable": true}],
+        "guilds": guilds,
         "session_id": session_id,
         "resume_gateway_url": resume_url,
         "shard": shard,
