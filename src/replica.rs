@@ -89,9 +89,7 @@ impl View {
         if self.share > 0 {
             return alive;
         }
-        let made_room = others
-            .values()
-            .all(|m| m.share == 0 || m.share >= alive);
+        let made_room = others.values().all(|m| m.share == 0 || m.share >= alive);
         if made_room {
             alive
         } else {
@@ -103,7 +101,11 @@ impl View {
 /// Enters this replica's record and keeps it for as long as the process lives: beats, sees
 /// who else is alive, takes up the jobs of those that stopped, and shares the budget. The app
 /// is filled in once Discord said hello; until then the replica only beats.
-pub async fn start(store: Store, period: Duration, app: Arc<OnceLock<App>>) -> crate::store::Result<()> {
+pub async fn start(
+    store: Store,
+    period: Duration,
+    app: Arc<OnceLock<App>>,
+) -> crate::store::Result<()> {
     store.join().await?;
     let me = store.replica().unwrap_or_default().to_owned();
     info!(replica = %me, "joined the replicas sharing the store");
@@ -150,7 +152,10 @@ pub async fn start(store: Store, period: Duration, app: Arc<OnceLock<App>>) -> c
             let alive = u32::try_from(others.len() + 1).unwrap_or(u32::MAX);
             let share = view.next_share(alive, &others);
             if share != view.share {
-                info!(replicas = alive, share, "sharing the vendor's request budget");
+                info!(
+                    replicas = alive,
+                    share, "sharing the vendor's request budget"
+                );
                 view.share = share;
                 app.engine.set_budget_share(share);
             }
@@ -189,7 +194,9 @@ pub async fn leave(store: &Store) {
     match store.leave().await {
         Ok(0) => {}
         Ok(n) => info!(jobs = n, "gave this replica's jobs up to the others"),
-        Err(e) => warn!(error = %e, "cannot give this replica's jobs up; the others take them up after one period"),
+        Err(e) => {
+            warn!(error = %e, "cannot give this replica's jobs up; the others take them up after one period")
+        }
     }
 }
 
@@ -208,7 +215,11 @@ mod tests {
             share: 0,
         };
         let one = |share| BTreeMap::from([("a".to_owned(), member(7, share))]);
-        assert_eq!(joining.next_share(2, &one(1)), 0, "a still spends the whole budget");
+        assert_eq!(
+            joining.next_share(2, &one(1)),
+            0,
+            "a still spends the whole budget"
+        );
         assert_eq!(joining.next_share(2, &one(2)), 2);
         assert_eq!(joining.next_share(2, &one(0)), 2, "a spends nothing either");
         let working = View {
@@ -216,7 +227,11 @@ mod tests {
             share: 2,
         };
         assert_eq!(working.next_share(3, &one(1)), 3, "narrows at once");
-        assert_eq!(working.next_share(1, &BTreeMap::new()), 1, "widens once alone");
+        assert_eq!(
+            working.next_share(1, &BTreeMap::new()),
+            1,
+            "widens once alone"
+        );
     }
 
     #[tokio::test(start_paused = true)]

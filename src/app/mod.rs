@@ -345,7 +345,9 @@ impl App {
         let id = job.id;
         match owner {
             None => self.engine.drive(job),
-            Some(replica) => info!(job = %id, replica, "handed to the replica already working for this thread or user"),
+            Some(replica) => {
+                info!(job = %id, replica, "handed to the replica already working for this thread or user")
+            }
         }
         Ok(Started::New {
             job: id,

@@ -35,7 +35,10 @@ impl serenity::Framework for FirstToHandle {
             match self.store.claim_event(EventId(id.get())).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    debug!(interaction = id.get(), "another replica answers this interaction");
+                    debug!(
+                        interaction = id.get(),
+                        "another replica answers this interaction"
+                    );
                     return;
                 }
                 // Answering anyway risks a refused second answer, never a lost one.

@@ -110,9 +110,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Backend::Sled => store,
         Backend::Postgres => {
             let store = store.as_replica(&replica::name());
-            replica::start(store.clone(), config.storage.lease_period(), app_cell.clone())
-                .await
-                .context("cannot join the replicas in the PostgreSQL store")?;
+            replica::start(
+                store.clone(),
+                config.storage.lease_period(),
+                app_cell.clone(),
+            )
+            .await
+            .context("cannot join the replicas in the PostgreSQL store")?;
             store
         }
     };

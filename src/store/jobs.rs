@@ -69,7 +69,11 @@ impl Store {
                 }
                 Ok(Step::Commit(true))
             });
-            return if owned? { Ok(()) } else { Err(StoreError::NotOwner) };
+            return if owned? {
+                Ok(())
+            } else {
+                Err(StoreError::NotOwner)
+            };
         }
         if final_ {
             self.kv.insert(Tree::Jobs, &k, &value).await?;

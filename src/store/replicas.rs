@@ -196,7 +196,10 @@ impl Store {
     /// returns it as stored; `None` when it ended or another replica took it meanwhile.
     pub async fn take_job(&self, id: JobId, seen: Option<&str>) -> Result<Option<Job>> {
         let Some(me) = self.replica() else {
-            return self.job(id).await.map(|j| j.filter(|j| !j.state.is_final()));
+            return self
+                .job(id)
+                .await
+                .map(|j| j.filter(|j| !j.state.is_final()));
         };
         let k = key(id.0);
         atomically!(self, |tx| {

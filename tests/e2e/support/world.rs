@@ -27,6 +27,8 @@ pub struct Settings {
     pub sections: String,
     /// Extra `[storage]` lines (`backend = "postgres"`, …).
     pub storage: String,
+    /// `pixeldojo.max_requests_per_minute` (600 unless set: a budget no test runs into).
+    pub requests_per_minute: Option<u32>,
 }
 
 struct Bot {
@@ -91,7 +93,7 @@ api_proxy = "{proxy}"
 [pixeldojo]
 api_key = "{key}"
 base_url = "{base}"
-max_requests_per_minute = 600
+max_requests_per_minute = {rpm}
 expected_render_seconds = 2
 request_timeout_seconds = 5
 {pixeldojo_extra}
@@ -109,6 +111,7 @@ path = "{data}"
             key = pixeldojo::API_KEY,
             base = self.pixeldojo.base_url(),
             pixeldojo_extra = self.settings.pixeldojo,
+            rpm = self.settings.requests_per_minute.unwrap_or(600),
             data = self.dir.path().join("data/omni-bot.sled").display(),
             storage_extra = self.settings.storage,
             sections = self.settings.sections,
@@ -142,6 +145,19 @@ path = "{data}"
         let (bot, launch) = self.start_process();
         self.replicas.push(bot);
         launch
+    }
+
+    /// The process id of the bot.
+    pub fn bot_pid(&self) -> Option<u32> {
+        self.bot.as_ref().and_then(|b| b.child.id())
+    }
+
+    /// Makes the oldest replica the bot and the bot a replica, so that `kill` and `terminate`
+    /// reach the other one.
+    pub fn swap_with_replica(&mut self) {
+        let bot = self.bot.take().expect("the bot is running");
+        self.bot = Some(self.replicas.remove(0));
+        self.replicas.insert(0, bot);
     }
 
     /// Makes the oldest replica spawned with [`World::spawn_replica`] the bot (after the bot
