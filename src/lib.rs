@@ -17,7 +17,7 @@
 //!   client that owns the request budget.
 //! - `store`: every key layout, over an ordered key-value layer with two backends (sled,
 //!   PostgreSQL).
-//! - `replica`: on a shared store, one replica works and the others stand by.
+//! - `replica`: on a shared store, every replica works and takes up the jobs of those that stop.
 //! - `discord`: the Discord adapter: startup wiring, commands, events, every user-facing
 //!   sentence, and the transport the engine posts through.
 //! - `config`: the TOML configuration, its defaults and its validation.

@@ -72,8 +72,6 @@ const DELIVERY_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30
 pub enum Gateway {
     /// The client is not built yet.
     Starting,
-    /// Another replica holds the lease on the shared store; this one waits to take over.
-    Standby,
     /// Connecting, identifying or resuming.
     Connecting,
     Connected,
@@ -84,7 +82,6 @@ impl Gateway {
     pub fn as_str(self) -> &'static str {
         match self {
             Gateway::Starting => "starting",
-            Gateway::Standby => "standby",
             Gateway::Connecting => "connecting",
             Gateway::Connected => "connected",
             Gateway::Disconnected => "disconnected",

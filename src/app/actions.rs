@@ -11,6 +11,7 @@ use crate::domain::request::{
 };
 use crate::engine::ports::ChatError;
 use crate::engine::CancelError;
+use crate::store::Withdrawal;
 
 /// How long the images of an "Animate with Omni" request wait for their prompt.
 pub const ANIMATE_DRAFT_MS: i64 = 60 * 60 * 1000;
@@ -244,9 +245,25 @@ impl App {
         })
     }
 
-    /// Withdraws a request still waiting in line.
-    pub fn cancel(&self, id: JobId, by: UserId, moderator: bool) -> Result<(), CancelError> {
-        self.engine.cancel(id, by, moderator)
+    /// Withdraws a request still waiting in line, here or on the replica that drives it.
+    pub async fn cancel(&self, id: JobId, by: UserId, moderator: bool) -> Result<(), CancelError> {
+        let here = self.engine.cancel(id, by, moderator);
+        if !matches!(here, Err(CancelError::NotQueued)) || self.engine.job_open(id) {
+            return here;
+        }
+        match self.store.cancel_elsewhere(id, by, moderator).await {
+            Ok(Withdrawal::Taken(job)) => {
+                tracing::info!(job = %id, "withdrawn from the replica that drove it");
+                self.engine.drive(*job);
+                Ok(())
+            }
+            Ok(Withdrawal::NotYours) => Err(CancelError::NotYours),
+            Ok(Withdrawal::NotQueued) => here,
+            Err(e) => {
+                tracing::error!(error = %e, job = %id, "cannot withdraw a job another replica drives");
+                here
+            }
+        }
     }
 
     /// Deletes job `id`'s clip, the message `message` in `at`, for its requester or a

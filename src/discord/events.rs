@@ -148,7 +148,7 @@ async fn on_component(
     let answer = match action {
         Action::Cancel(id) => {
             let by = UserId(press.user.id.get());
-            texts::cancelled(&app.cancel(id, by, moderator(press.member.as_ref())))
+            texts::cancelled(&app.cancel(id, by, moderator(press.member.as_ref())).await)
         }
         Action::Delete(id) => {
             let by = UserId(press.user.id.get());

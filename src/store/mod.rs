@@ -36,7 +36,7 @@ pub use history::{Clip, Page};
 pub use jobs::{Admission, Admitted};
 pub use meta::Once;
 pub use migrate::Copied;
-pub use replicas::Member;
+pub use replicas::{Member, Withdrawal};
 pub use usage::{Balance, CounterKind, Report, Reservation, ReserveRequest};
 
 use crate::config::{self, StorageConfig};

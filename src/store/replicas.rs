@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::kv::Tree;
 use super::{atomically, key, Result, Step, Store};
 use crate::domain::ids::{ConversationId, EventId, JobId, UserId};
-use crate::domain::job::Job;
+use crate::domain::job::{FailReason, Job, JobState};
 
 const MEMBER_PREFIX: &[u8] = b"replica:member:";
 
@@ -37,6 +37,17 @@ pub struct Member {
     /// The number of replicas this one divides the vendor budget by; 0 while it spends none
     /// (it just joined and waits for the others to make room).
     pub share: u32,
+}
+
+/// What [`Store::cancel_elsewhere`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Withdrawal {
+    /// Cancelled: the job, now this replica's, ends with a message and a refund once driven.
+    Taken(Box<Job>),
+    /// It is no longer waiting in line (sent, ended, or unknown).
+    NotQueued,
+    /// Only its requester or a moderator may cancel it.
+    NotYours,
 }
 
 fn member_key(name: &str) -> Vec<u8> {
@@ -224,6 +235,46 @@ impl Store {
         })
     }
 
+    /// Withdraws a job waiting in line that another replica drives: in one transaction, if it
+    /// is still queued and `by` asked for it (or is a moderator), it becomes this replica's
+    /// and fails as cancelled. Its old owner finds out at its next write and leaves it; it
+    /// cannot have sent it, since sending starts with a write.
+    pub async fn cancel_elsewhere(
+        &self,
+        id: JobId,
+        by: UserId,
+        moderator: bool,
+    ) -> Result<Withdrawal> {
+        let Some(me) = self.replica() else {
+            return Ok(Withdrawal::NotQueued);
+        };
+        let k = key(id.0);
+        atomically!(self, |tx| {
+            if tx.get(Tree::Active, &k).await?.is_none() {
+                return Ok(Step::Abort(Withdrawal::NotQueued));
+            }
+            let mut job: Job = match tx.get(Tree::Jobs, &k).await? {
+                Some(v) => serde_json::from_slice(&v)?,
+                None => return Ok(Step::Abort(Withdrawal::NotQueued)),
+            };
+            if job.user != by && !moderator {
+                return Ok(Step::Abort(Withdrawal::NotYours));
+            }
+            if job.state != JobState::Queued {
+                return Ok(Step::Abort(Withdrawal::NotQueued));
+            }
+            let reason = if job.user == by {
+                FailReason::Cancelled
+            } else {
+                FailReason::CancelledByModerator
+            };
+            job.state = JobState::Failing { reason };
+            tx.insert(Tree::Jobs, &k, &serde_json::to_vec(&job)?);
+            tx.insert(Tree::Active, &k, me.as_bytes());
+            Ok(Step::Commit(Withdrawal::Taken(Box::new(job))))
+        })
+    }
+
     /// The live replica already working for this conversation, or else for this user: a new
     /// job goes there, so that it waits its turn behind theirs (the turn order and the user's
     /// concurrency live in the driving replica). `None`: none is, the job is this replica's.
@@ -273,7 +324,6 @@ mod tests {
     use super::super::StoreError;
     use super::*;
     use crate::domain::ids::{ChannelId, VendorJobId};
-    use crate::domain::job::{FailReason, JobState};
 
     /// A job in flight, stored as driven by `owner`.
     async fn driven_by(store: &Store, id: u64, owner: &str) -> Job {
@@ -402,6 +452,38 @@ mod tests {
             assert_eq!(a.owner_for(Some(ConversationId(ChannelId(50))), UserId(7), &only_a).await.unwrap(), None);
             assert!(a.conversation_in_flight(ConversationId(ChannelId(50))).await.unwrap());
             assert!(!a.conversation_in_flight(ConversationId(ChannelId(51))).await.unwrap());
+        }
+    }
+}
+
+#[cfg(test)]
+mod withdrawals {
+    use super::super::test_support::{job, on_both_backends};
+    use super::*;
+
+    on_both_backends! {
+        async fn a_queued_job_another_replica_drives_is_withdrawn_once_and_only_by_its_requester(store) {
+            let j = job(4, JobState::Queued);
+            store.kv.insert(Tree::Jobs, &key(4), &serde_json::to_vec(&j).unwrap()).await.unwrap();
+            store.kv.insert(Tree::Active, &key(4), b"b").await.unwrap();
+            let a = store.clone().as_replica("a");
+            assert_eq!(a.cancel_elsewhere(JobId(4), UserId(99), false).await.unwrap(), Withdrawal::NotYours);
+            let Withdrawal::Taken(taken) = a.cancel_elsewhere(JobId(4), j.user, false).await.unwrap() else {
+                panic!("not withdrawn");
+            };
+            assert_eq!(taken.state, JobState::Failing { reason: FailReason::Cancelled });
+            assert_eq!(a.owners().await.unwrap(), vec![(JobId(4), Some("a".to_owned()))]);
+            // Its old owner may not write it any more (so it never sends it).
+            let b = store.clone().as_replica("b");
+            assert!(matches!(b.put_job(&j).await, Err(crate::store::StoreError::NotOwner)));
+            // A second press finds it no longer waiting.
+            assert_eq!(a.cancel_elsewhere(JobId(4), j.user, false).await.unwrap(), Withdrawal::NotQueued);
+            // A job already sent cannot be withdrawn, not even by a moderator.
+            let mut sent = job(5, JobState::Submitting);
+            sent.user = UserId(1);
+            store.kv.insert(Tree::Jobs, &key(5), &serde_json::to_vec(&sent).unwrap()).await.unwrap();
+            store.kv.insert(Tree::Active, &key(5), b"b").await.unwrap();
+            assert_eq!(a.cancel_elsewhere(JobId(5), UserId(2), true).await.unwrap(), Withdrawal::NotQueued);
         }
     }
 }

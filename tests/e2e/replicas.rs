@@ -138,6 +138,20 @@ fn callback_tries(world: &World, interaction: u64) -> usize {
         .count()
 }
 
+/// The process id in a replica's name (`host:pid:random`).
+fn pid_of(replica: &str) -> Option<u32> {
+    replica.split(':').nth(1).and_then(|p| p.parse().ok())
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to a process.
+fn signal(signal: &str, pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
 fn ready_count(log: &str) -> usize {
     log.matches("bot ready").count()
 }
@@ -213,7 +227,6 @@ async fn two_replicas_on_one_shard_share_twenty_clips_and_one_killed_mid_render_
         .max_by_key(|(_, n)| **n)
         .map(|(name, n)| (name.clone(), *n))
         .expect("jobs in flight");
-    let pid_of = |name: &str| name.split(':').nth(1).and_then(|p| p.parse::<u32>().ok());
     if pid_of(&busiest) != world.bot_pid() {
         world.swap_with_replica();
     }
@@ -343,6 +356,74 @@ async fn both_replicas_see_every_event_and_exactly_one_answers_it() {
     assert_eq!(texts.len(), before + 3, "{texts:#?}");
     assert_eq!(world.clips_in(thread).len(), 2);
     assert_eq!(world.pixeldojo.submissions().len(), 2);
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(omni_postgres),
+    ignore = "PostgreSQL: set OMNI_TEST_DATABASE_URL to run"
+)]
+async fn a_queued_clip_is_cancelled_from_the_replica_that_does_not_drive_it() {
+    let (mut world, url) = first_replica().await;
+    second_replica(&mut world).await;
+    world.pixeldojo.set_render_time(Duration::from_secs(8));
+    world.omni(json!({ "prompt": "a canyon" })).await;
+    let thread = world.thread(0).await;
+    // A follow-up waits in line behind the clip it continues, on the same replica.
+    world
+        .discord
+        .send_user_message(thread, discord::USER_ID, "at dawn")
+        .await;
+    let queued = world.bot_message(thread, "Queued").await;
+    let owners = open_store(&url).await.owners().await.unwrap();
+    assert_eq!(owners.len(), 2, "{owners:?}");
+    assert_eq!(owners[0].1, owners[1].1, "{owners:?}");
+    let owner = pid_of(owners[0].1.as_deref().unwrap()).unwrap();
+    // The owner is frozen for a moment: the other replica gets the press and withdraws it.
+    let cancel = queued
+        .components
+        .iter()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["custom_id"].as_str().map(str::to_owned))
+        .find(|id| id.starts_with("omni:cancel:"))
+        .expect("a cancel button");
+    signal("STOP", owner);
+    let (id, payload) = world
+        .discord
+        .button_click(
+            queued.id,
+            &cancel,
+            Ctx::guild(discord::USER_ID).in_channel(thread),
+        )
+        .expect("the message exists");
+    world.discord.dispatch("INTERACTION_CREATE", payload).await;
+    let answer = world.response_to(id).await;
+    signal("CONT", owner);
+    assert_eq!(
+        answer["data"]["content"], "Cancelled. Nothing was charged.",
+        "{answer}"
+    );
+    assert!(world
+        .logs()
+        .contains("withdrawn from the replica that drove it"));
+    world.bot_message(thread, "you cancelled").await;
+    world.bot_message(thread, "**v1**").await;
+    // The old owner learns at its next write that the follow-up is no longer its to send.
+    assert!(
+        world
+            .wait_log(WAIT, |l| l.contains("another replica took this job up"))
+            .await,
+        "{}",
+        world.logs()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        world.pixeldojo.submissions().len(),
+        1,
+        "the withdrawn one was never sent"
+    );
+    let usage = usage_today(&open_store(&url).await, discord::USER_ID).await;
+    assert_eq!(usage.user_day_videos, 1, "{usage:?}");
 }
 
 #[tokio::test]

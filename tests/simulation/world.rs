@@ -416,7 +416,7 @@ impl Sim {
                 }
                 let job = open[(pick % open.len() as u64) as usize];
                 if let Ok(Some(stored)) = self.store.job(job).await {
-                    let _ = self.app.cancel(job, stored.user, false);
+                    let _ = self.app.cancel(job, stored.user, false).await;
                 }
             }
             Act::Admin {
