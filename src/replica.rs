@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::app::App;
+use crate::engine::Engine;
 use crate::store::{Member, Store};
 
 /// The exit status of a replica that lost its place (its supervisor restarts it).
@@ -98,83 +99,147 @@ impl View {
     }
 }
 
-/// Enters this replica's record and keeps it for as long as the process lives: beats, sees
-/// who else is alive, takes up the jobs of those that stopped, and shares the budget. The app
-/// is filled in once Discord said hello; until then the replica only beats.
+/// Why a replica must stop at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lost {
+    /// The others removed its record: they took it for gone and may be taking its jobs up.
+    TakenForGone,
+    /// It could not renew its record for half a period, so the others may soon.
+    CannotRenew,
+}
+
+impl Lost {
+    fn why(self) -> &'static str {
+        match self {
+            Lost::TakenForGone => "the other replicas took this one for gone",
+            Lost::CannotRenew => "this replica's record could not be renewed for half its period",
+        }
+    }
+}
+
+/// One replica's part in sharing the store: call [`Replica::tick`] every `period / 5`.
+pub struct Replica {
+    store: Store,
+    me: String,
+    period: Duration,
+    /// Event claims older than this are forgotten.
+    claims_kept: Duration,
+    view: View,
+    renewed: Instant,
+    pruned: Instant,
+}
+
+impl Replica {
+    /// Enters the record of the replica `store` works for ([`Store::as_replica`]).
+    pub async fn join(store: Store, period: Duration) -> crate::store::Result<Self> {
+        store.join().await?;
+        let me = store.replica().unwrap_or_default().to_owned();
+        info!(replica = %me, "joined the replicas sharing the store");
+        Ok(Self {
+            store,
+            me,
+            period,
+            claims_kept: CLAIMS_KEPT,
+            view: View {
+                seen: BTreeMap::new(),
+                share: 0,
+            },
+            renewed: Instant::now(),
+            pruned: Instant::now(),
+        })
+    }
+
+    /// Keeps event claims for `kept` instead of an hour.
+    pub fn keeping_claims_for(mut self, kept: Duration) -> Self {
+        self.claims_kept = kept;
+        self
+    }
+
+    /// One round: beats, sees who else is alive, and, once the engine runs (`None` before
+    /// Discord said hello), shares the budget and drives the jobs that are this replica's.
+    /// Returns how many jobs it started driving (handed to it, or taken up).
+    pub async fn tick(&mut self, engine: Option<&Engine>) -> Result<usize, Lost> {
+        match self.store.beat(self.view.share).await {
+            Ok(true) => self.renewed = Instant::now(),
+            Ok(false) => return Err(Lost::TakenForGone),
+            Err(e) => warn!(error = %e, "cannot renew this replica's record"),
+        }
+        if self.renewed.elapsed() >= self.period / 2 {
+            return Err(Lost::CannotRenew);
+        }
+        let Some(engine) = engine else { return Ok(0) };
+        let members = match self.store.members().await {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(error = %e, "cannot read which replicas are alive");
+                return Ok(0);
+            }
+        };
+        let mut others: BTreeMap<String, Member> = members
+            .iter()
+            .filter(|(name, _)| **name != self.me)
+            .map(|(n, m)| (n.clone(), m.clone()))
+            .collect();
+        for (name, record) in self.view.observe(&members, &self.me, self.period) {
+            match self.store.remove_member(&name, &record).await {
+                Ok(true) => {
+                    info!(replica = %name, "a replica stopped renewing its record; taking its jobs up");
+                    others.remove(&name);
+                }
+                Ok(false) => {}
+                Err(e) => warn!(error = %e, replica = %name, "cannot remove a stopped replica"),
+            }
+        }
+        let alive = u32::try_from(others.len() + 1).unwrap_or(u32::MAX);
+        let share = self.view.next_share(alive, &others);
+        if share != self.view.share {
+            info!(
+                replicas = alive,
+                share, "sharing the vendor's request budget"
+            );
+            self.view.share = share;
+            engine.set_budget_share(share);
+        }
+        let live: BTreeSet<String> = others.into_keys().chain([self.me.clone()]).collect();
+        engine.set_live(live);
+        let driving = match engine.take_up().await {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(error = %e, "cannot look for jobs to take up");
+                0
+            }
+        };
+        if driving > 0 {
+            info!(jobs = driving, "driving jobs handed to this replica");
+        }
+        if self.pruned.elapsed() >= self.claims_kept / 60 {
+            self.pruned = Instant::now();
+            let cutoff = SystemTime::now()
+                .checked_sub(self.claims_kept)
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_millis() as u64);
+            if let Err(e) = self.store.prune_claims(cutoff).await {
+                warn!(error = %e, "cannot forget old event claims");
+            }
+        }
+        Ok(driving)
+    }
+}
+
+/// Enters this replica's record and keeps it for as long as the process lives, one
+/// [`Replica::tick`] every `period / 5`; exits the process with [`EXIT_LEASE_LOST`] the moment
+/// it can no longer be sure its jobs are its own. The app is filled in once Discord said hello.
 pub async fn start(
     store: Store,
     period: Duration,
     app: Arc<OnceLock<App>>,
 ) -> crate::store::Result<()> {
-    store.join().await?;
-    let me = store.replica().unwrap_or_default().to_owned();
-    info!(replica = %me, "joined the replicas sharing the store");
+    let mut replica = Replica::join(store, period).await?;
     tokio::spawn(async move {
-        let mut view = View {
-            seen: BTreeMap::new(),
-            share: 0,
-        };
-        let mut renewed = Instant::now();
-        let mut pruned = Instant::now();
         loop {
             tokio::time::sleep(period / 5).await;
-            match store.beat(view.share).await {
-                Ok(true) => renewed = Instant::now(),
-                Ok(false) => lost("the other replicas took this one for gone"),
-                Err(e) => warn!(error = %e, "cannot renew this replica's record"),
-            }
-            if renewed.elapsed() >= period / 2 {
-                lost("this replica's record could not be renewed for half its period");
-            }
-            let Some(app) = app.get() else { continue };
-            let members = match store.members().await {
-                Ok(m) => m,
-                Err(e) => {
-                    warn!(error = %e, "cannot read which replicas are alive");
-                    continue;
-                }
-            };
-            let mut others: BTreeMap<String, Member> = members
-                .iter()
-                .filter(|(name, _)| **name != me)
-                .map(|(n, m)| (n.clone(), m.clone()))
-                .collect();
-            for (name, record) in view.observe(&members, &me, period) {
-                match store.remove_member(&name, &record).await {
-                    Ok(true) => {
-                        info!(replica = %name, "a replica stopped renewing its record; taking its jobs up");
-                        others.remove(&name);
-                    }
-                    Ok(false) => {}
-                    Err(e) => warn!(error = %e, replica = %name, "cannot remove a stopped replica"),
-                }
-            }
-            let alive = u32::try_from(others.len() + 1).unwrap_or(u32::MAX);
-            let share = view.next_share(alive, &others);
-            if share != view.share {
-                info!(
-                    replicas = alive,
-                    share, "sharing the vendor's request budget"
-                );
-                view.share = share;
-                app.engine.set_budget_share(share);
-            }
-            let live: BTreeSet<String> = others.into_keys().chain([me.clone()]).collect();
-            app.engine.set_live(live);
-            match app.engine.take_up().await {
-                Ok(0) => {}
-                Ok(n) => info!(jobs = n, "driving jobs handed to this replica"),
-                Err(e) => warn!(error = %e, "cannot look for jobs to take up"),
-            }
-            if pruned.elapsed() >= CLAIMS_KEPT / 60 {
-                pruned = Instant::now();
-                let cutoff = SystemTime::now()
-                    .checked_sub(CLAIMS_KEPT)
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_millis() as u64);
-                if let Err(e) = store.prune_claims(cutoff).await {
-                    warn!(error = %e, "cannot forget old event claims");
-                }
+            if let Err(lost) = replica.tick(app.get().map(|a| &a.engine)).await {
+                self::lost(lost.why());
             }
         }
     });

@@ -182,8 +182,11 @@ impl App {
             }
         };
         // The job this thread was made for may still be placing itself here.
-        let busy = self.engine.conversation_busy_anywhere(conversation).await
-            || record.opened_for.is_some_and(|j| self.engine.job_open(j));
+        let opened_for_open = match record.opened_for {
+            Some(j) => self.engine.job_open_anywhere(j).await,
+            None => false,
+        };
+        let busy = opened_for_open || self.engine.conversation_busy_anywhere(conversation).await;
         let plain_ok = match self.plain_messages_in(facts.origin.guild).await {
             PlainMessages::Anyone => true,
             PlainMessages::Requester => self.requester(&record).await == Some(facts.origin.user),

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use tracing::info;
 
 use super::Engine;
-use crate::domain::ids::{ConversationId, UserId};
+use crate::domain::ids::{ConversationId, JobId, UserId};
 
 impl Engine {
     /// The replicas alive now, this one included (from the replica loop).
@@ -70,8 +70,31 @@ impl Engine {
         let Some(me) = store.replica() else {
             return Ok(None);
         };
-        let owner = store.owner_for(conversation, user, &self.live()).await?;
+        let mut live = self.live();
+        if live.is_empty() {
+            // The replica loop has not run yet (just started): every replica with a record
+            // counts as alive, so that a follow-up never runs beside the clip it continues.
+            live = store.members().await?.into_keys().collect();
+        }
+        let owner = store.owner_for(conversation, user, &live).await?;
         Ok(owner.filter(|o| o != me))
+    }
+
+    /// Whether this job has not ended yet, here or on another replica.
+    pub async fn job_open_anywhere(&self, id: JobId) -> bool {
+        if self.job_open(id) {
+            return true;
+        }
+        if self.inner.store.replica().is_none() {
+            return false;
+        }
+        match self.inner.store.job(id).await {
+            Ok(job) => job.is_some_and(|j| !j.state.is_final()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a job; taking it for ended");
+                false
+            }
+        }
     }
 
     /// Whether a job of this conversation has not ended yet, here or on another replica.

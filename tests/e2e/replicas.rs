@@ -1,6 +1,8 @@
 //! Two `omni-bot` processes on one PostgreSQL database (`storage.backend = "postgres"`), both
 //! connected to the same shard of the same fakes: both work, each event is handled by the one
-//! that claims it first, and one carries the other's jobs on when it dies or stops. They need a server: without `OMNI_TEST_DATABASE_URL` when the tests are built they are
+//! that claims it first, and one carries the other's jobs on when it dies or stops. Or each on
+//! a shard of its own (`discord.shards`): each answers its shard's servers, the survivor carries
+//! the dead one's jobs on, but nobody hears the dead one's shard until it is back. They need a server: without `OMNI_TEST_DATABASE_URL` when the tests are built they are
 //! listed as ignored, with the reason; with it set they fail if the server cannot be reached.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +17,7 @@ use serde_json::json;
 use sqlx::{Connection, Executor};
 
 use crate::faults::clip_in;
-use crate::support::fake_discord::{self as discord, Ctx};
+use crate::support::fake_discord::{self as discord, Ctx, JoinOptions, JoinedGuild};
 use crate::support::world::{Settings, World, WAIT};
 
 /// The number: enough clips that both replicas own some when one dies.
@@ -55,16 +57,20 @@ async fn fresh_database() -> String {
 /// in flight than it can poll, so that two replicas spending one budget each would draw 429s.
 const PER_MINUTE: u32 = 120;
 
-/// The fakes, a fresh database and replica A (the world's bot), ready.
-async fn first_replica() -> (World, String) {
-    let url = fresh_database().await;
-    let settings = Settings {
+/// Every replica's settings: the database at `url`, a short lease, the tests' limits and budget.
+fn replica_settings(url: &str) -> Settings {
+    Settings {
         storage: format!("backend = \"postgres\"\nurl = \"{url}\"\nlease_seconds = 3\n"),
         sections: LIMITS.into(),
         requests_per_minute: Some(PER_MINUTE),
         ..Settings::default()
-    };
-    let mut world = World::new(settings).await;
+    }
+}
+
+/// The fakes, a fresh database and replica A (the world's bot), ready.
+async fn first_replica() -> (World, String) {
+    let url = fresh_database().await;
+    let mut world = World::new(replica_settings(&url)).await;
     world.pixeldojo.set_rate_limit(Some(PER_MINUTE));
     world.launch().await;
     (world, url)
@@ -431,6 +437,53 @@ async fn a_queued_clip_is_cancelled_from_the_replica_that_does_not_drive_it() {
     not(omni_postgres),
     ignore = "PostgreSQL: set OMNI_TEST_DATABASE_URL to run"
 )]
+async fn a_follow_up_reaching_a_replica_that_just_started_waits_behind_its_clip_on_the_other() {
+    let (mut world, url) = first_replica().await;
+    world.pixeldojo.set_render_time(Duration::from_secs(6));
+    world.omni(json!({ "prompt": "a quiet harbour" })).await;
+    let thread = world.thread(0).await;
+    assert!(world.pixeldojo.wait_for_submissions(1, WAIT).await);
+    // B starts with a long period: its replica loop has not run yet when the message comes.
+    let mut slow = replica_settings(&url);
+    slow.storage = slow
+        .storage
+        .replace("lease_seconds = 3", "lease_seconds = 60");
+    world.spawn_replica_with(slow);
+    wait_connected(&world, 2, 2).await;
+    // A is frozen for a moment, so B is the one that gets the follow-up.
+    let a = world.bot_pid().unwrap();
+    signal("STOP", a);
+    world
+        .discord
+        .send_user_message(thread, discord::USER_ID, "now at night")
+        .await;
+    assert!(
+        world
+            .wait_log(WAIT, |l| l.contains(
+                "handed to the replica already working for this thread or user"
+            ))
+            .await,
+        "{}",
+        world.logs()
+    );
+    signal("CONT", a);
+    // A continues the first clip, then the follow-up from it, in that order.
+    world.bot_message(thread, "**v1**").await;
+    world.bot_message(thread, "**v2** (from v1)").await;
+    let submitted = world.pixeldojo.submissions();
+    assert_eq!(submitted.len(), 2, "{submitted:?}");
+    assert!(
+        submitted[1]["video_id"].is_string(),
+        "continued the clip: {}",
+        submitted[1]
+    );
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(omni_postgres),
+    ignore = "PostgreSQL: set OMNI_TEST_DATABASE_URL to run"
+)]
 async fn a_replica_stopped_for_a_deploy_hands_its_jobs_to_the_other_at_once() {
     let (mut world, url) = first_replica().await;
     world.pixeldojo.set_render_time(Duration::from_secs(4));
@@ -506,4 +559,210 @@ async fn migrate_store_copies_a_bots_folder_into_an_empty_database_once_and_chec
             .any(|l| l.starts_with('✓') && l.contains("PostgreSQL answers")),
         "{stdout}"
     );
+}
+
+/// How many clips are asked for in each of the two servers.
+const PER_SHARD: u64 = 3;
+
+/// An ordinary member `user` in a joined server's general channel.
+fn member_of(guild: &JoinedGuild, user: u64) -> Ctx {
+    Ctx {
+        guild_id: Some(guild.id),
+        ..Ctx::guild(user).in_channel(guild.general)
+    }
+}
+
+/// Waits until `count` processes logged "bot ready" and `live` gateway sessions are open.
+async fn wait_connected(world: &World, count: usize, live: usize) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while ready_count(&world.logs()) < count || world.discord.live_sessions() != live {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{live} sessions expected, {} open:\n{}",
+            world.discord.live_sessions(),
+            world.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The threads the bot opened under a server's general channel.
+fn threads_of(world: &World, guild: &JoinedGuild) -> Vec<u64> {
+    world
+        .discord
+        .threads()
+        .into_iter()
+        .filter(|t| t.owner_id == discord::BOT_USER_ID && t.parent_id == guild.general)
+        .map(|t| t.id)
+        .collect()
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(omni_postgres),
+    ignore = "PostgreSQL: set OMNI_TEST_DATABASE_URL to run"
+)]
+async fn two_replicas_splitting_the_shards_answer_their_own_and_one_takes_up_the_others_jobs() {
+    let url = fresh_database().await;
+    let on = |shards: &str| Settings {
+        discord: format!("shards = \"{shards}\""),
+        ..replica_settings(&url)
+    };
+    // Replica A (the world's bot) connects shard 0 of 2, replica B shard 1; one server on each.
+    let mut world = World::new(on("0/2")).await;
+    let guild_0 = world
+        .discord
+        .add_guild_on_shard(0, 2, JoinOptions::default());
+    let guild_1 = world
+        .discord
+        .add_guild_on_shard(1, 2, JoinOptions::default());
+    world.pixeldojo.set_rate_limit(Some(PER_MINUTE));
+    world.launch().await;
+    world.spawn_replica_with(on("1/2"));
+    wait_connected(&world, 2, 2).await;
+    let mut identified = world.discord.identified_shards();
+    identified.sort_unstable();
+    assert_eq!(identified, vec![[0, 2], [1, 2]]);
+    let pid_a = world.bot_pid().expect("replica A runs");
+    let pid_b = world.replica_pids()[0];
+
+    // A few clips in each server: each request reaches, and is answered by, its shard's replica.
+    // Long enough that every clip still renders when the owners are read and B is killed, though
+    // each replica polls on half the budget.
+    world.pixeldojo.set_render_time(Duration::from_secs(15));
+    let mut interactions = Vec::new();
+    for i in 0..PER_SHARD {
+        for (guild, n) in [(&guild_0, 0), (&guild_1, 1)] {
+            let user = discord::USER_ID + 1 + 2 * i + n;
+            let options = json!({ "prompt": format!("a harbour on shard {n}, take {i}") });
+            interactions.push(world.omni_as(options, vec![], member_of(guild, user)).await);
+        }
+    }
+    let clips = 2 * PER_SHARD as usize;
+    assert!(
+        world.pixeldojo.wait_for_submissions(clips, WAIT).await,
+        "{}",
+        world.logs()
+    );
+    wait_until_every_job_is_polled(&world, clips).await;
+    for id in &interactions {
+        assert_eq!(callback_tries(&world, *id), 1, "interaction {id}");
+    }
+    let store = open_store(&url).await;
+    let owners = store.owners().await.unwrap();
+    assert_eq!(owners.len(), clips, "{owners:?}");
+    let mut owned_by_b = 0;
+    for (job, owner) in &owners {
+        let guild = store.job(*job).await.unwrap().expect("the job").guild;
+        let guild = guild.expect("a server's job").0;
+        let expected = if guild == guild_0.id {
+            pid_a
+        } else {
+            assert_eq!(guild, guild_1.id);
+            owned_by_b += 1;
+            pid_b
+        };
+        assert_eq!(
+            owner.as_deref().and_then(pid_of),
+            Some(expected),
+            "job {job:?} of server {guild}: {owners:?}"
+        );
+    }
+    assert_eq!(owned_by_b, PER_SHARD as usize, "{owners:?}");
+
+    // SIGKILL replica B while its clips render: A takes its jobs up and posts every clip once.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while [&guild_0, &guild_1]
+        .iter()
+        .any(|g| threads_of(&world, g).len() < PER_SHARD as usize)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "threads missing:\n{}",
+            world.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for thread in threads_of(&world, &guild_0)
+        .into_iter()
+        .chain(threads_of(&world, &guild_1))
+    {
+        assert!(world.clips_in(thread).is_empty(), "mid-render");
+    }
+    world.swap_with_replica();
+    assert_eq!(world.bot_pid(), Some(pid_b));
+    world.kill().await;
+    world.promote_replica();
+    assert_eq!(world.bot_pid(), Some(pid_a));
+    for guild in [&guild_0, &guild_1] {
+        assert_eq!(threads_of(&world, guild).len(), PER_SHARD as usize);
+        for thread in threads_of(&world, guild) {
+            clip_in(&world, thread).await;
+        }
+    }
+    // Let any second post or submit that would follow show itself.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let log = world.logs();
+    assert_eq!(taken_up(&log), owned_by_b, "{log}");
+    assert!(
+        log.contains("a replica stopped renewing its record"),
+        "{log}"
+    );
+    for guild in [&guild_0, &guild_1] {
+        for thread in threads_of(&world, guild) {
+            assert_eq!(world.clips_in(thread).len(), 1, "thread {thread}");
+        }
+    }
+    assert_eq!(
+        world.pixeldojo.submissions().len(),
+        clips,
+        "no double submit"
+    );
+    assert_eq!(world.pixeldojo.count_429(), 0);
+
+    // While B is down nobody connects shard 1: Discord delivers its server's events to no one, and
+    // the request goes unanswered (replicas that split the shards must cover every one of them).
+    wait_connected(&world, 2, 1).await;
+    world.pixeldojo.set_render_time(Duration::from_secs(1));
+    let (unheard, command) = world.discord.slash_command(
+        "omni",
+        vec![json!({"name": "prompt", "type": 3, "value": "while shard 1 is down"})],
+        vec![],
+        member_of(&guild_1, discord::USER_ID + 100),
+    );
+    assert_eq!(
+        world.discord.dispatch("INTERACTION_CREATE", command).await,
+        0
+    );
+    // Shard 0's server is still answered by A.
+    let still = world
+        .omni_as(
+            json!({"prompt": "shard 0 carries on"}),
+            vec![],
+            member_of(&guild_0, discord::USER_ID + 101),
+        )
+        .await;
+    assert_eq!(world.response_to(still).await["type"], 4);
+    assert!(world.pixeldojo.wait_for_submissions(clips + 1, WAIT).await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(callback_tries(&world, unheard), 0, "{}", world.logs());
+    assert_eq!(world.pixeldojo.submissions().len(), clips + 1);
+
+    // B back on shard 1: its server is answered again (the request made meanwhile stays lost).
+    world.spawn_replica_with(on("1/2"));
+    wait_connected(&world, 3, 2).await;
+    let again = world
+        .omni_as(
+            json!({"prompt": "shard 1 is back"}),
+            vec![],
+            member_of(&guild_1, discord::USER_ID + 102),
+        )
+        .await;
+    assert_eq!(world.response_to(again).await["type"], 4);
+    assert!(world.pixeldojo.wait_for_submissions(clips + 2, WAIT).await);
+    let threads = threads_of(&world, &guild_1);
+    assert_eq!(threads.len(), PER_SHARD as usize + 1);
+    clip_in(&world, threads[PER_SHARD as usize]).await;
+    assert_eq!(callback_tries(&world, unheard), 0);
+    assert_eq!(world.pixeldojo.submissions().len(), clips + 2);
 }

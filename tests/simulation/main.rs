@@ -6,9 +6,14 @@
 //! arbitrary await points with downtimes up to more than a day; then the world heals, the bot
 //! runs until quiet, and the invariants are checked (see `check`).
 //!
+//! The same workloads also run on two replicas sharing one store (`Shape::TwoReplicas`): both
+//! receive every command and message at the same moment, buttons and cancels reach either, and
+//! a crash takes one replica down while the other takes its jobs up; the invariants are the same.
+//!
 //! `cargo test --test simulation` runs 2,000 seeds and prints `simulation: N seeds, K invariant
-//! violations`. A failing seed prints itself; `OMNI_SIM_SEED=<n>` replays exactly that seed
-//! with its workload printed, and `OMNI_SIM_SEEDS=<n>` runs a longer soak.
+//! violations`, then 200 two-replica seeds (`replicas: …`). A failing seed prints itself;
+//! `OMNI_SIM_SEED=<n>` replays exactly that seed with its workload printed, and
+//! `OMNI_SIM_SEEDS=<n>` runs a longer soak.
 
 mod chat;
 mod check;
@@ -19,7 +24,7 @@ mod world;
 use std::io::Write as _;
 use std::time::Instant;
 
-use world::{run_seed, Defects, Report};
+use world::{run_seed, Defects, Report, Shape};
 
 /// Seeds run by default in `cargo test`.
 const DEFAULT_SEEDS: u64 = 2_000;
@@ -29,7 +34,7 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 /// Runs `seeds` across the machine's cores; reports sorted by seed.
-fn run_all(seeds: impl Iterator<Item = u64>, defects: Defects) -> Vec<Report> {
+fn run_all(seeds: impl Iterator<Item = u64>, defects: Defects, shape: Shape) -> Vec<Report> {
     let seeds: Vec<u64> = seeds.collect();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -45,7 +50,7 @@ fn run_all(seeds: impl Iterator<Item = u64>, defects: Defects) -> Vec<Report> {
                 scope.spawn(move || {
                     chunk
                         .into_iter()
-                        .map(|seed| run_seed(seed, defects, false))
+                        .map(|seed| run_seed(seed, defects, shape, false))
                         .collect::<Vec<_>>()
                 })
             })
@@ -66,14 +71,34 @@ fn say(line: &str) {
 
 #[test]
 fn the_money_and_delivery_invariants_hold_over_every_seed() {
+    check_every_seed(Shape::OneBot, DEFAULT_SEEDS, "simulation", "the_money");
+}
+
+/// Seeds run by default with two replicas: fewer, since each runs two replica loops all along.
+const REPLICA_SEEDS: u64 = 200;
+
+#[test]
+fn two_replicas_sharing_the_store_keep_every_invariant() {
+    check_every_seed(
+        Shape::TwoReplicas,
+        REPLICA_SEEDS,
+        "replicas",
+        "two_replicas",
+    );
+}
+
+/// Runs `OMNI_SIM_SEEDS` seeds (or `default_seeds`) of `shape` across the cores, or replays
+/// `OMNI_SIM_SEED` alone with its workload printed, and fails on any invariant violation.
+/// `label` starts the summary line; `test` names the test to replay a seed with.
+fn check_every_seed(shape: Shape, default_seeds: u64, label: &str, test: &str) {
     if let Some(seed) = env_u64("OMNI_SIM_SEED") {
-        let report = run_seed(seed, Defects::default(), true);
+        let report = run_seed(seed, Defects::default(), shape, true);
         say(&format!("seed {seed}: {:?}", report.stats));
         for violation in &report.violations {
             say(&format!("seed {seed}: {violation}"));
         }
         say(&format!(
-            "simulation: 1 seed, {} invariant violations",
+            "{label}: 1 seed, {} invariant violations",
             report.violations.len()
         ));
         assert!(
@@ -82,26 +107,27 @@ fn the_money_and_delivery_invariants_hold_over_every_seed() {
         );
         return;
     }
-    let n = env_u64("OMNI_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
+    let n = env_u64("OMNI_SIM_SEEDS").unwrap_or(default_seeds);
     let started = Instant::now();
-    let reports = run_all(0..n, Defects::default());
+    let reports = run_all(0..n, Defects::default(), shape);
     let violations: usize = reports.iter().map(|r| r.violations.len()).sum();
     for report in reports.iter().filter(|r| !r.violations.is_empty()) {
         for violation in &report.violations {
             say(&format!("seed {}: {violation}", report.seed));
         }
         say(&format!(
-            "seed {}: replay with OMNI_SIM_SEED={} cargo test --test simulation",
+            "seed {}: replay with OMNI_SIM_SEED={} cargo test --test simulation {test}",
             report.seed, report.seed
         ));
     }
     let total = |f: fn(&Report) -> u64| reports.iter().map(f).sum::<u64>();
     say(&format!(
-        "simulation: {n} seeds, {violations} invariant violations ({} jobs: {} delivered, {} failed; {} crashes; {} vendor requests; {} Discord posts; {} virtual hours; {:.1} s)",
+        "{label}: {n} seeds, {violations} invariant violations ({} jobs: {} delivered, {} failed; {} crashes; {} taken up by a replica; {} vendor requests; {} Discord posts; {} virtual hours; {:.1} s)",
         total(|r| r.stats.jobs as u64),
         total(|r| r.stats.delivered as u64),
         total(|r| r.stats.failed as u64),
         total(|r| r.stats.crashes as u64),
+        total(|r| r.stats.taken_up),
         total(|r| r.stats.vendor_requests),
         total(|r| r.stats.discord_posts),
         total(|r| r.stats.virtual_hours),
@@ -113,17 +139,21 @@ fn the_money_and_delivery_invariants_hold_over_every_seed() {
             *reasons.entry(reason).or_default() += n;
         }
     }
-    say(&format!("simulation: failures by reason: {reasons:?}"));
+    say(&format!("{label}: failures by reason: {reasons:?}"));
     assert_eq!(violations, 0, "invariant violations; see the seeds above");
 }
 
 #[test]
 fn a_seed_replays_exactly() {
-    for seed in [7, 1234] {
-        let a = run_seed(seed, Defects::default(), false);
-        let b = run_seed(seed, Defects::default(), false);
-        assert_eq!(a.stats, b.stats, "seed {seed}");
-        assert_eq!(a.violations, b.violations, "seed {seed}");
+    for (seed, shape) in [
+        (7, Shape::OneBot),
+        (1234, Shape::OneBot),
+        (7, Shape::TwoReplicas),
+    ] {
+        let a = run_seed(seed, Defects::default(), shape, false);
+        let b = run_seed(seed, Defects::default(), shape, false);
+        assert_eq!(a.stats, b.stats, "seed {seed} {shape:?}");
+        assert_eq!(a.violations, b.violations, "seed {seed} {shape:?}");
         assert!(a.stats.jobs > 0 || a.stats.vendor_requests == 0);
     }
 }
@@ -140,7 +170,7 @@ fn a_discord_side_that_posts_a_clip_twice_is_reported() {
         },
         ..Defects::default()
     };
-    let reports = run_all(0..DEFECT_SEEDS, defects);
+    let reports = run_all(0..DEFECT_SEEDS, defects, Shape::OneBot);
     let found = reports
         .iter()
         .flat_map(|r| &r.violations)
@@ -160,7 +190,7 @@ fn a_vendor_that_charges_twice_is_reported() {
         },
         ..Defects::default()
     };
-    let reports = run_all(0..DEFECT_SEEDS, defects);
+    let reports = run_all(0..DEFECT_SEEDS, defects, Shape::OneBot);
     let found = reports
         .iter()
         .flat_map(|r| &r.violations)
@@ -181,7 +211,7 @@ fn a_job_whose_task_panics_ends_with_one_message_and_the_bot_keeps_serving() {
         },
         ..Defects::default()
     };
-    let reports = run_all(0..DEFECT_SEEDS, defects);
+    let reports = run_all(0..DEFECT_SEEDS, defects, Shape::OneBot);
     let mut panicked = 0;
     for report in &reports {
         for violation in &report.violations {

@@ -19,6 +19,7 @@ use omni_bot::domain::quota::Limits;
 use omni_bot::domain::request::{Draft, GenerationRequest, InputLimits};
 use omni_bot::engine::{EngineEvent, EngineSettings, EventHook};
 use omni_bot::pixeldojo::ThrottleSettings;
+use omni_bot::replica::Replica;
 use omni_bot::store::Store;
 
 use crate::chat::{ChatDefects, Final, SimChat};
@@ -29,6 +30,17 @@ use crate::workload::{self, Act, Place, ALERTS, GUILDS};
 /// The virtual wall clock starts on this day (UTC), at a time of day the seed picks, so that
 /// some seeds cross midnight and the month's end.
 const START_MS: i64 = 1_801_353_600_000; // 2027-01-31T00:00:00Z
+/// The replicas' `storage.lease_seconds`, on the seeds that run two.
+const LEASE: Duration = Duration::from_secs(60);
+/// Who runs the bot in a seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One process on the embedded store (restarted after each crash).
+    OneBot,
+    /// Two replicas on one shared store, both receiving every event; a crash takes one down.
+    TwoReplicas,
+}
+
 /// After the world heals, the bot must be quiet within this long.
 const QUIET_WITHIN: Duration = Duration::from_secs(5 * 24 * 3600);
 
@@ -51,6 +63,8 @@ pub struct Stats {
     pub vendor_requests: u64,
     pub discord_posts: u64,
     pub virtual_hours: u64,
+    /// Jobs a replica started driving after another had them (two-replica seeds).
+    pub taken_up: u64,
 }
 
 /// What one seed found.
@@ -75,7 +89,18 @@ pub struct Sim {
     limits: Limits,
     seeds: Arc<Mutex<StdRng>>,
     pub panics: Arc<AtomicUsize>,
+    /// The bot; on a replicated seed, the first replica.
     pub app: App,
+    /// The second replica, on a replicated seed: both receive every event and share the jobs.
+    peer: Option<App>,
+    /// The replica loops of `app` and `peer` (dropped with everything in memory at a crash).
+    tickers: [Option<tokio::task::AbortHandle>; 2],
+    /// Replicas started so far (each process gets a new name, as in production).
+    started: u64,
+    /// Replicas that found they had lost their place, which nothing in the simulation causes.
+    lost: Arc<Mutex<Vec<String>>>,
+    /// Jobs the replica loops started driving.
+    taken_up: Arc<AtomicUsize>,
     pub accepted: Vec<Accepted>,
     pub violations: Vec<String>,
     next_event: u64,
@@ -95,7 +120,7 @@ impl tracing_subscriber::fmt::time::FormatTime for VirtualTime {
 
 /// Runs seed `seed` to the end on its own paused runtime. With `trace`, the workload and
 /// (under `RUST_LOG`) the bot's log are printed, stamped with virtual time.
-pub fn run_seed(seed: u64, defects: Defects, trace: bool) -> Report {
+pub fn run_seed(seed: u64, defects: Defects, shape: Shape, trace: bool) -> Report {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -113,10 +138,10 @@ pub fn run_seed(seed: u64, defects: Defects, trace: bool) -> Report {
             .finish();
         tracing::subscriber::set_default(subscriber)
     });
-    runtime.block_on(run(seed, defects, trace))
+    runtime.block_on(run(seed, defects, shape, trace))
 }
 
-async fn run(seed: u64, defects: Defects, trace: bool) -> Report {
+async fn run(seed: u64, defects: Defects, shape: Shape, trace: bool) -> Report {
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
     let stream = |n: u64| StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n);
@@ -150,6 +175,11 @@ async fn run(seed: u64, defects: Defects, trace: bool) -> Report {
         seeds,
         panics,
         app,
+        peer: None,
+        tickers: [None, None],
+        started: 0,
+        lost: Arc::default(),
+        taken_up: Arc::default(),
         accepted: Vec::new(),
         violations: Vec::new(),
         next_event: 1_000_000_000,
@@ -157,7 +187,12 @@ async fn run(seed: u64, defects: Defects, trace: bool) -> Report {
         crashes: 0,
         trace,
     };
-    sim.start_engine().await;
+    if shape == Shape::TwoReplicas {
+        sim.start_replica(0).await;
+        sim.start_replica(1).await;
+    } else {
+        sim.start_engine().await;
+    }
     for step in steps {
         tokio::time::sleep_until(started + Duration::from_millis(step.at_ms as u64)).await;
         if trace {
@@ -174,6 +209,7 @@ async fn run(seed: u64, defects: Defects, trace: bool) -> Report {
     sim.chat.heal();
     sim.quiesce().await;
     let mut violations = std::mem::take(&mut sim.violations);
+    violations.extend(sim.lost.lock().unwrap().drain(..));
     violations.extend(check::invariants(&sim).await);
     let ledger = sim.vendor.ledger();
     let states = check::final_states(&sim).await;
@@ -189,6 +225,7 @@ async fn run(seed: u64, defects: Defects, trace: bool) -> Report {
             vendor_requests: ledger.requests,
             discord_posts: sim.chat.sends(),
             virtual_hours: (Instant::now() - started).as_secs() / 3600,
+            taken_up: sim.taken_up.load(Ordering::SeqCst) as u64,
         },
     }
 }
@@ -243,6 +280,71 @@ impl Sim {
         if let Err(e) = self.app.engine.resume().await {
             self.violations.push(format!("resume failed: {e}"));
         }
+    }
+
+    /// Starts replica `slot` (0: `app`, 1: `peer`) as a new process on the shared store: its
+    /// app, its replica loop every `LEASE / 5`, and no resume (the loop takes jobs up).
+    async fn start_replica(&mut self, slot: usize) {
+        self.started += 1;
+        let store = self
+            .store
+            .clone()
+            .as_replica(&format!("r{slot}-{}", self.started));
+        let app = build(
+            &store,
+            &self.vendor,
+            &self.chat,
+            self.clock,
+            self.limits,
+            &self.seeds,
+            &self.panics,
+        );
+        app.engine.set_budget_share(0);
+        app.engine.start();
+        let mut replica = match Replica::join(store, LEASE).await {
+            Ok(r) => r.keeping_claims_for(Duration::MAX),
+            Err(e) => {
+                self.violations.push(format!("a replica cannot join: {e}"));
+                return;
+            }
+        };
+        let engine = app.engine.clone();
+        let lost = self.lost.clone();
+        let taken_up = self.taken_up.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE / 5).await;
+                match replica.tick(Some(&engine)).await {
+                    Ok(n) => {
+                        taken_up.fetch_add(n, Ordering::SeqCst);
+                    }
+                    Err(why) => {
+                        lost.lock()
+                            .unwrap()
+                            .push(format!("a replica lost its place: {why:?}"));
+                        engine.crash();
+                        return;
+                    }
+                }
+            }
+        });
+        self.tickers[slot] = Some(ticker.abort_handle());
+        match slot {
+            0 => self.app = app,
+            _ => self.peer = Some(app),
+        }
+    }
+
+    /// The replica that gets an event only one of them receives (a button press, say).
+    fn app_for(&self, pick: u64) -> &App {
+        match &self.peer {
+            Some(peer) if pick % 2 == 1 => peer,
+            _ => &self.app,
+        }
+    }
+
+    fn apps(&self) -> impl Iterator<Item = &App> {
+        std::iter::once(&self.app).chain(self.peer.as_ref())
     }
 
     fn event(&mut self) -> EventId {
@@ -359,8 +461,19 @@ impl Sim {
                     continues: None,
                     made_from: None,
                 };
-                let first = self.app.start(ask.clone()).await.ok();
-                if let Some(started) = first {
+                // Replicas on the same shard both receive the command, at the same moment.
+                let (first, twin) = match &self.peer {
+                    Some(peer) => {
+                        let (a, b) =
+                            futures::join!(self.app.start(ask.clone()), peer.start(ask.clone()));
+                        (a.ok(), Some(b.ok()))
+                    }
+                    None => (self.app.start(ask.clone()).await.ok(), None),
+                };
+                if let Some(twin) = twin {
+                    self.again(None, first, &origin, "interaction").await;
+                    self.again(first, twin, &origin, "interaction").await;
+                } else if let Some(started) = first {
                     self.accepted(started, &origin).await;
                 }
                 if let Some(after) = again_after_ms {
@@ -393,13 +506,19 @@ impl Sim {
                 let (job, _, channel) = finals[(pick % finals.len() as u64) as usize];
                 let origin = self.origin_in(channel, user);
                 let event = self.event();
-                let first = self.app.restart(job, how, origin.clone(), event).await;
+                let first = self
+                    .app_for(pick)
+                    .restart(job, how, origin.clone(), event)
+                    .await;
                 let first = first.ok().map(|(s, _)| s);
                 if let Some(started) = first {
                     self.accepted(started, &origin).await;
                 }
                 if again {
-                    let second = self.app.restart(job, how, origin.clone(), event).await;
+                    let second = self
+                        .app_for(pick / 2)
+                        .restart(job, how, origin.clone(), event)
+                        .await;
                     self.again(first, second.ok().map(|(s, _)| s), &origin, "button press")
                         .await;
                 }
@@ -409,14 +528,14 @@ impl Sim {
                     .accepted
                     .iter()
                     .map(|a| a.job)
-                    .filter(|j| self.app.engine.job_open(*j))
+                    .filter(|j| self.apps().any(|app| app.engine.job_open(*j)))
                     .collect();
                 if open.is_empty() {
                     return;
                 }
                 let job = open[(pick % open.len() as u64) as usize];
                 if let Ok(Some(stored)) = self.store.job(job).await {
-                    let _ = self.app.cancel(job, stored.user, false).await;
+                    let _ = self.app_for(pick / 3).cancel(job, stored.user, false).await;
                 }
             }
             Act::Admin {
@@ -440,7 +559,9 @@ impl Sim {
                             }
                         })
                         .await;
-                    self.app.engine.limits_changed();
+                    for app in self.apps() {
+                        app.engine.limits_changed();
+                    }
                 }
             }
             Act::Vendor { fault, for_ms } => self.vendor.fault(fault, for_ms),
@@ -460,6 +581,28 @@ impl Sim {
                     self.chat
                         .delete(threads[(pick % threads.len() as u64) as usize]);
                 }
+            }
+            Act::Crash { down_ms } if self.peer.is_some() => {
+                // One replica dies; the other carries its jobs on, and it comes back later as
+                // a new process. Every third time its replica loop only stalls first (a pause,
+                // a partition from the database): its jobs run on while the other takes them up,
+                // and only the check in each write keeps the two from both acting; it dies later.
+                let slot = (down_ms % 2) as usize;
+                if let Some(ticker) = self.tickers[slot].take() {
+                    ticker.abort();
+                }
+                if down_ms % 3 == 0 {
+                    tokio::time::sleep(Duration::from_millis(down_ms as u64)).await;
+                }
+                let app = if slot == 0 {
+                    &self.app
+                } else {
+                    self.peer.as_ref().unwrap()
+                };
+                app.engine.crash();
+                self.crashes += 1;
+                tokio::time::sleep(Duration::from_millis(down_ms as u64)).await;
+                self.start_replica(slot).await;
             }
             Act::Crash { down_ms } => {
                 self.app.engine.crash();
@@ -518,8 +661,20 @@ impl Sim {
             MessageOutcome::Started(s) => Some(s),
             _ => None,
         };
-        let first = started(self.app.on_message(facts.clone()).await);
-        if let Some(s) = first {
+        let (first, twin) = match &self.peer {
+            Some(peer) => {
+                let (a, b) = futures::join!(
+                    self.app.on_message(facts.clone()),
+                    peer.on_message(facts.clone())
+                );
+                (started(a), Some(started(b)))
+            }
+            None => (started(self.app.on_message(facts.clone()).await), None),
+        };
+        if let Some(twin) = twin {
+            self.again(None, first, &origin, "message").await;
+            self.again(first, twin, &origin, "message").await;
+        } else if let Some(s) = first {
             self.accepted(s, &origin).await;
         }
         if again {
@@ -538,7 +693,8 @@ impl Sim {
                 .await
                 .map(|j| j.len())
                 .unwrap_or(usize::MAX);
-            if active == 0 && self.app.engine.in_flight() == 0 {
+            let in_flight: usize = self.apps().map(|app| app.engine.in_flight()).sum();
+            if active == 0 && in_flight == 0 {
                 break;
             }
             if Instant::now() >= deadline {

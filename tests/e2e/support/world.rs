@@ -83,6 +83,11 @@ impl World {
 
     /// The configuration file the bot runs with.
     pub fn config_text(&self) -> String {
+        self.config_text_with(&self.settings)
+    }
+
+    /// The configuration file for a process run with `settings` against this world's fakes.
+    fn config_text_with(&self, settings: &Settings) -> String {
         format!(
             r#"[discord]
 token = "{token}"
@@ -107,14 +112,14 @@ path = "{data}"
             token = discord::TOKEN,
             guild = discord::GUILD_ID,
             proxy = self.discord.url(),
-            discord_extra = self.settings.discord,
+            discord_extra = settings.discord,
             key = pixeldojo::API_KEY,
             base = self.pixeldojo.base_url(),
-            pixeldojo_extra = self.settings.pixeldojo,
-            rpm = self.settings.requests_per_minute.unwrap_or(600),
+            pixeldojo_extra = settings.pixeldojo,
+            rpm = settings.requests_per_minute.unwrap_or(600),
             data = self.dir.path().join("data/omni-bot.sled").display(),
-            storage_extra = self.settings.storage,
-            sections = self.settings.sections,
+            storage_extra = settings.storage,
+            sections = settings.sections,
         )
     }
 
@@ -147,9 +152,27 @@ path = "{data}"
         launch
     }
 
+    /// Like [`World::spawn_replica`], with a config file of its own written from `settings`
+    /// (say, other `[discord]` lines); the world's config file and settings are left as they are.
+    pub fn spawn_replica_with(&mut self, settings: Settings) -> usize {
+        let path = self
+            .dir
+            .path()
+            .join(format!("config-{}.toml", self.launches + 1));
+        std::fs::write(&path, self.config_text_with(&settings)).expect("write config");
+        let (bot, launch) = self.start_process_at(&path);
+        self.replicas.push(bot);
+        launch
+    }
+
     /// The process id of the bot.
     pub fn bot_pid(&self) -> Option<u32> {
         self.bot.as_ref().and_then(|b| b.child.id())
+    }
+
+    /// The process ids of the replicas beside the bot, oldest first.
+    pub fn replica_pids(&self) -> Vec<u32> {
+        self.replicas.iter().filter_map(|b| b.child.id()).collect()
     }
 
     /// Makes the oldest replica the bot and the bot a replica, so that `kill` and `terminate`
@@ -169,13 +192,17 @@ path = "{data}"
 
     fn start_process(&mut self) -> (Bot, usize) {
         std::fs::write(self.config_path(), self.config_text()).expect("write config");
+        self.start_process_at(&self.config_path())
+    }
+
+    fn start_process_at(&mut self, config: &std::path::Path) -> (Bot, usize) {
         let mut command = bot_command();
         if self.default_log_filter {
             command.env_remove("RUST_LOG");
         }
         let mut child = command
             .arg("--config")
-            .arg(self.config_path())
+            .arg(config)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
