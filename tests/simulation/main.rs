@@ -11,7 +11,7 @@
 //! a crash takes one replica down while the other takes its jobs up; the invariants are the same.
 //!
 //! `cargo test --test simulation` runs 2,000 seeds and prints `simulation: N seeds, K invariant
-//! violations`, then 200 two-replica seeds (`replicas: …`). A failing seed prints itself;
+//! violations`, then 150 two-replica seeds (`replicas: …`). A failing seed prints itself;
 //! `OMNI_SIM_SEED=<n>` replays exactly that seed with its workload printed, and
 //! `OMNI_SIM_SEEDS=<n>` runs a longer soak.
 
@@ -75,7 +75,7 @@ fn the_money_and_delivery_invariants_hold_over_every_seed() {
 }
 
 /// Seeds run by default with two replicas: fewer, since each runs two replica loops all along.
-const REPLICA_SEEDS: u64 = 200;
+const REPLICA_SEEDS: u64 = 150;
 
 #[test]
 fn two_replicas_sharing_the_store_keep_every_invariant() {

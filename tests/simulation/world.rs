@@ -30,8 +30,10 @@ use crate::workload::{self, Act, Place, ALERTS, GUILDS};
 /// The virtual wall clock starts on this day (UTC), at a time of day the seed picks, so that
 /// some seeds cross midnight and the month's end.
 const START_MS: i64 = 1_801_353_600_000; // 2027-01-31T00:00:00Z
-/// The replicas' `storage.lease_seconds`, on the seeds that run two.
-const LEASE: Duration = Duration::from_secs(60);
+/// The replicas' `storage.lease_seconds` on the seeds that run two: longer than the default 15 s,
+/// since each replica loop round costs real time in every seed, and the logic is the same at any
+/// period (every timing is a fraction of it).
+const LEASE: Duration = Duration::from_secs(120);
 /// Who runs the bot in a seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -282,6 +284,19 @@ impl Sim {
         }
     }
 
+    /// A fresh app (a new process) on `store`, against this world's ports.
+    fn app_on(&self, store: &Store) -> App {
+        build(
+            store,
+            &self.vendor,
+            &self.chat,
+            self.clock,
+            self.limits,
+            &self.seeds,
+            &self.panics,
+        )
+    }
+
     /// Starts replica `slot` (0: `app`, 1: `peer`) as a new process on the shared store: its
     /// app, its replica loop every `LEASE / 5`, and no resume (the loop takes jobs up).
     async fn start_replica(&mut self, slot: usize) {
@@ -290,15 +305,7 @@ impl Sim {
             .store
             .clone()
             .as_replica(&format!("r{slot}-{}", self.started));
-        let app = build(
-            &store,
-            &self.vendor,
-            &self.chat,
-            self.clock,
-            self.limits,
-            &self.seeds,
-            &self.panics,
-        );
+        let app = self.app_on(&store);
         app.engine.set_budget_share(0);
         app.engine.start();
         let mut replica = match Replica::join(store, LEASE).await {
@@ -608,15 +615,7 @@ impl Sim {
                 self.app.engine.crash();
                 self.crashes += 1;
                 tokio::time::sleep(Duration::from_millis(down_ms as u64)).await;
-                self.app = build(
-                    &self.store,
-                    &self.vendor,
-                    &self.chat,
-                    self.clock,
-                    self.limits,
-                    &self.seeds,
-                    &self.panics,
-                );
+                self.app = self.app_on(&self.store);
                 self.start_engine().await;
             }
         }

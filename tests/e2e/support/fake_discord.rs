@@ -1090,9 +1090,8 @@ impl FakeDiscord {
         num_shards: u64,
         options: JoinOptions,
     ) -> JoinedGuild {
+        let joined = self.add_guild_on_shard(shard, num_shards, options);
         let mut inner = self.lock();
-        let id = inner.next_id_on_shard(shard, num_shards);
-        let joined = guilds::join_as(&mut inner, id, &options);
         let payload = guilds::guild_create(&inner, joined.id);
         inner.dispatch("GUILD_CREATE", &payload);
         joined
