@@ -13,7 +13,7 @@
 //!   that together they never send more than one would;
 //! - drives the jobs handed to it ([`crate::engine::Engine::take_up`]).
 //!
-//! At a clean stop a replica gives its jobs up and removes its record, so the others take them
+//! At a clean stop ([`Running::leave`]) a replica gives its jobs up and removes its record, so the others take them
 //! up at once. The embedded store needs none of this: its folder admits one process only.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -226,16 +226,16 @@ impl Replica {
     }
 }
 
-/// Enters this replica's record and keeps it for as long as the process lives, one
-/// [`Replica::tick`] every `period / 5`; exits the process with [`EXIT_LEASE_LOST`] the moment
-/// it can no longer be sure its jobs are its own. The app is filled in once Discord said hello.
+/// Enters this replica's record and keeps it, one [`Replica::tick`] every `period / 5`, until
+/// [`leave`]; exits the process with [`EXIT_LEASE_LOST`] the moment it can no longer be sure
+/// its jobs are its own. The app is filled in once Discord said hello.
 pub async fn start(
     store: Store,
     period: Duration,
     app: Arc<OnceLock<App>>,
-) -> crate::store::Result<()> {
-    let mut replica = Replica::join(store, period).await?;
-    tokio::spawn(async move {
+) -> crate::store::Result<Running> {
+    let mut replica = Replica::join(store.clone(), period).await?;
+    let task = tokio::spawn(async move {
         loop {
             tokio::time::sleep(period / 5).await;
             if let Err(lost) = replica.tick(app.get().map(|a| &a.engine)).await {
@@ -243,7 +243,32 @@ pub async fn start(
             }
         }
     });
-    Ok(())
+    Ok(Running {
+        store,
+        loop_task: task.abort_handle(),
+    })
+}
+
+/// A replica whose loop runs (see [`start`]).
+pub struct Running {
+    store: Store,
+    loop_task: tokio::task::AbortHandle,
+}
+
+impl Running {
+    /// A clean stop, once the jobs reached a saved step: ends the loop (so that it never finds
+    /// its own record gone), then gives this replica's jobs up, so that the others take them
+    /// up at once.
+    pub async fn leave(self) {
+        self.loop_task.abort();
+        match self.store.leave().await {
+            Ok(0) => {}
+            Ok(n) => info!(jobs = n, "gave this replica's jobs up to the others"),
+            Err(e) => {
+                warn!(error = %e, "cannot give this replica's jobs up; the others take them up after one period")
+            }
+        }
+    }
 }
 
 fn lost(why: &str) -> ! {
@@ -254,23 +279,28 @@ fn lost(why: &str) -> ! {
     std::process::exit(EXIT_LEASE_LOST)
 }
 
-/// A clean stop: gives this replica's jobs up, so that the others take them up at once.
-pub async fn leave(store: &Store) {
-    match store.leave().await {
-        Ok(0) => {}
-        Ok(n) => info!(jobs = n, "gave this replica's jobs up to the others"),
-        Err(e) => {
-            warn!(error = %e, "cannot give this replica's jobs up; the others take them up after one period")
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn member(beat: u64, share: u32) -> Member {
         Member { beat, share }
+    }
+
+    /// Were its loop still running after it left, the next beat would find the record gone and
+    /// exit the process (this test binary) with status 3, as a lost replica does.
+    #[tokio::test(start_paused = true)]
+    async fn a_replica_that_left_never_beats_again() {
+        let (_dir, store) = crate::store::test_support::store();
+        let store = store.as_replica("a");
+        let running = start(store.clone(), Duration::from_secs(10), Arc::default())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(store.members().await.unwrap()["a"].beat >= 2, "it beats");
+        running.leave().await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(store.members().await.unwrap().is_empty());
     }
 
     #[test]

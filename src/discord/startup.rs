@@ -106,18 +106,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // setup fills this cell so that the shutdown path and the replica loop can reach it too.
     let app_cell: Arc<OnceLock<App>> = Arc::default();
     // On a shared store every replica works: each joins the others and takes its share.
-    let store = match config.storage.backend {
-        Backend::Sled => store,
+    let (store, replica) = match config.storage.backend {
+        Backend::Sled => (store, None),
         Backend::Postgres => {
             let store = store.as_replica(&replica::name());
-            replica::start(
-                store.clone(),
-                config.storage.lease_period(),
-                app_cell.clone(),
-            )
-            .await
-            .context("cannot join the replicas in the PostgreSQL store")?;
-            store
+            let period = config.storage.lease_period();
+            let running = replica::start(store.clone(), period, app_cell.clone())
+                .await
+                .context("cannot join the replicas in the PostgreSQL store")?;
+            (store, Some(running))
         }
     };
     let setup_cell = app_cell.clone();
@@ -232,8 +229,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Err(e) = store.flush().await {
         error!(error = %e, "flushing the store failed");
     }
-    if store.replica().is_some() {
-        replica::leave(&store).await;
+    if let Some(running) = replica {
+        running.leave().await;
     }
     match result {
         Ok(()) => Ok(()),
