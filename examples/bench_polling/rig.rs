@@ -44,6 +44,8 @@ pub fn real_seconds(d: Duration) -> f64 {
 pub struct Recorder {
     /// Vendor job id → when its clip (or reason) was handed over.
     pub ended: Mutex<HashMap<String, Instant>>,
+    /// The requesters of the jobs ended (one job each: see [`user_of`]).
+    users: Mutex<std::collections::HashSet<u64>>,
     pub count: AtomicUsize,
     /// Wakes whoever waits for a job to end.
     pub ended_one: tokio::sync::Notify,
@@ -57,6 +59,10 @@ impl Recorder {
         };
         let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
         if ended.insert(vendor, Instant::now()).is_none() {
+            self.users
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(job.user.0);
             self.count.fetch_add(1, Ordering::SeqCst);
             self.ended_one.notify_waiters();
         }
@@ -64,6 +70,12 @@ impl Recorder {
 
     pub fn ended(&self) -> usize {
         self.count.load(Ordering::SeqCst)
+    }
+
+    /// How many of these requesters' jobs have ended.
+    pub fn ended_among(&self, users: &[u64]) -> usize {
+        let ended = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users.iter().filter(|u| ended.contains(u)).count()
     }
 }
 
@@ -112,7 +124,6 @@ pub fn settings(strategy: Strategy) -> EngineSettings {
         strategy,
         tuning: Tuning {
             min_gap_ms: 2_000.0 / f64::from(FACTOR),
-            max_gap_ms: 30_000.0 / f64::from(FACTOR),
         },
         ..EngineSettings::default()
     }
@@ -216,13 +227,18 @@ pub fn request(name: &str, duration: i64) -> GenerationRequest {
 
 /// A job in its own channel and for its own user, so that the waiting line never holds one
 /// back.
+/// The requester of the `i`-th job of a run: each job has its own.
+pub fn user_of(i: usize) -> u64 {
+    20_000 + i as u64
+}
+
 pub async fn job(store: &Store, name: &str, i: usize, duration: i64) -> Job {
     Job {
         id: store.next_id().await.expect("a job id"),
         guild: Some(GuildId(1)),
         channel: ChannelId(10_000 + i as u64),
         parent_channel: None,
-        user: UserId(20_000 + i as u64),
+        user: UserId(user_of(i)),
         request: request(name, duration),
         attachment_size_limit: 25 * 1024 * 1024,
         created_at_ms: SystemClock.now_ms(),

@@ -38,7 +38,6 @@ pub fn engine_settings(config: &Config) -> EngineSettings {
         intent_tip: !config.discord.message_content_intent,
         tuning: Tuning {
             min_gap_ms: (p.min_poll_interval_seconds * 1000) as f64,
-            ..Tuning::default()
         },
         ..EngineSettings::default()
     }

@@ -12,7 +12,6 @@
 //! - `queue`: who may start now: per-user concurrency and follow-up order.
 //! - `versions`: version labels of the clips in a conversation.
 //! - `render`: the render-time model learned per kind of request.
-//! - `plan`: when to poll one job, at a price per poll (the schedule best for its model).
 //! - `scheduler`: which running job to poll next.
 //! - `moderation`: prompt rules (whole words and phrases) and the mod log's place.
 //! - `permissions`: what the bot may do in a channel, and what it does instead.
@@ -24,7 +23,6 @@ pub mod lineage;
 pub mod media;
 pub mod moderation;
 pub mod permissions;
-pub mod plan;
 pub mod queue;
 pub mod quota;
 pub mod render;

@@ -33,7 +33,7 @@ pub(super) async fn track(
         warn!(error = %e, "cannot read the learned render time");
         None
     });
-    let model = RenderModel::learned(stats, cx.settings.prior_render);
+    let model = RenderModel::learned(stats.as_ref(), cx.settings.prior_render);
     let (turn, mut turns) = mpsc::channel(1);
     cx.registry.add_poll(
         job.id,
@@ -41,11 +41,19 @@ pub(super) async fn track(
             submitted_at_ms,
             last_poll_at_ms: None,
             hold_until_ms: 0,
-            model,
+            model: model.clone(),
             turn,
         },
     );
-    let end = poll_until_done(cx, &job, &vendor_job_id, submitted_at_ms, model, &mut turns).await;
+    let end = poll_until_done(
+        cx,
+        &job,
+        &vendor_job_id,
+        submitted_at_ms,
+        &model,
+        &mut turns,
+    )
+    .await;
     cx.registry.remove_poll(job.id);
     match end {
         End::Next(state) => cx.transition(job, state).await,
@@ -58,7 +66,7 @@ async fn poll_until_done(
     job: &Job,
     vendor_job_id: &VendorJobId,
     submitted_at_ms: i64,
-    model: RenderModel,
+    model: &RenderModel,
     turns: &mut mpsc::Receiver<PollTicket>,
 ) -> End {
     let settings = &cx.settings;
@@ -125,11 +133,11 @@ async fn poll_until_done(
                 ..
             }) => {
                 let render_ms = polled_at - submitted_at_ms;
-                let (estimate, unsure) =
-                    model.within((last_running_ms - submitted_at_ms) as f64, render_ms as f64);
+                let seen =
+                    model.observe((last_running_ms - submitted_at_ms) as f64, render_ms as f64);
                 if let Err(e) = cx
                     .store
-                    .record_render_time(&job.request.kind_key(), estimate, unsure)
+                    .record_render_time(&job.request.kind_key(), &seen)
                     .await
                 {
                     warn!(error = %e, "cannot record the render time");

@@ -1,10 +1,10 @@
 //! The one loop that hands out poll turns. Jobs do not poll on their own timers: whenever some
-//! job may be polled and the budget has a slot, the slot goes to the job the strategy picks
-//! ([`crate::domain::scheduler`]). Under the scheduler a job may be polled once its floor has
-//! passed (and no backoff holds it), due on its plan or not: a budget slot not taken when it
-//! comes is lost, so the plans decide who gets each slot, not whether it is spent. Round-robin
-//! and the fixed loop wait until a job is due. The loop sleeps until the next job may be polled
-//! or the set of jobs changes; it never wakes on a timer for nothing.
+//! job may be polled and the budget has a slot, the slot goes to the job the strategy picks at
+//! that moment ([`crate::domain::scheduler`]). A job may be polled once its floor has passed
+//! (and no backoff holds it; under the fixed loop, once its interval has): a budget slot not
+//! taken when it comes is lost, so the learned render times decide who gets each slot, not
+//! whether it is spent. The loop sleeps until the next job may be polled or the set of jobs
+//! changes; it never wakes on a timer for nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +49,6 @@ pub(super) async fn poll_loop(inner: Arc<Inner>) {
         }
         // Someone may be polled: take a budget slot, then give it to whoever is best at that
         // moment.
-        let asked_at = cx.clock.now_ms();
         let ticket = match settings.strategy {
             Strategy::Fixed { .. } => cx.vendor.unbudgeted_poll_ticket(),
             _ => tokio::select! {
@@ -59,13 +58,9 @@ pub(super) async fn poll_loop(inner: Arc<Inner>) {
             },
         };
         let now = cx.clock.now_ms();
-        // The slot was not free at once: the budget, not the plans, set the pace (the registry
-        // moves the price per poll with it).
-        let spacing_ms = cx.vendor.spacing().as_millis() as i64;
-        let waited = spacing_ms > 0 && (now - asked_at) * 2 >= spacing_ms;
-        if let Some((id, turn)) =
-            cx.registry
-                .pick_poll(now, settings.strategy, &settings.tuning, waited)
+        if let Some((id, turn)) = cx
+            .registry
+            .pick_poll(now, settings.strategy, &settings.tuning)
         {
             debug!(job = %id, "poll turn");
             if turn.try_send(ticket).is_err() {

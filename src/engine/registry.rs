@@ -14,14 +14,13 @@
 //! simulation replays a seed exactly.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 
 use crate::domain::ids::{ConversationId, JobId, UserId};
 use crate::domain::job::{Job, JobState, StateName};
-use crate::domain::plan::{Plan, Price};
 use crate::domain::queue::{self, Entry, Phase, Verdict};
 use crate::domain::render::RenderModel;
 use crate::domain::scheduler::{self, Candidate, Strategy, Tuning};
@@ -59,61 +58,15 @@ pub struct PollSlot {
 }
 
 impl PollSlot {
-    fn candidate(
-        &self,
-        now_ms: i64,
-        strategy: Strategy,
-        tuning: &Tuning,
-        plan: &Plan,
-    ) -> Candidate {
+    fn candidate(&self, now_ms: i64, strategy: Strategy, tuning: &Tuning) -> Candidate {
         let since_submit = |t: i64| (t - self.submitted_at_ms) as f64;
         Candidate::new(
             strategy,
             tuning,
             since_submit(now_ms),
             self.last_poll_at_ms.map(since_submit),
-            plan,
+            &self.model,
         )
-    }
-}
-
-/// Plans are computed once per model and price: many jobs share a kind of request.
-const MAX_PLANS: usize = 256;
-
-/// The price per poll and the plans made at it.
-#[derive(Default)]
-struct Plans {
-    price: Price,
-    /// Keyed by price rung and the model's mean and spread (as bits: exact, ordered).
-    made: BTreeMap<(u32, u64, u64), Arc<Plan>>,
-}
-
-impl Plans {
-    fn for_model(&mut self, model: &RenderModel, strategy: Strategy, tuning: &Tuning) -> Arc<Plan> {
-        // Only the scheduler reads plans; the other strategies get the free one.
-        let rung = match strategy {
-            Strategy::Scheduled => self.price.rung(),
-            _ => 0,
-        };
-        let key = (rung, model.mean_ms.to_bits(), model.sd_ms.to_bits());
-        if let Some(plan) = self.made.get(&key) {
-            return plan.clone();
-        }
-        if self.made.len() >= MAX_PLANS {
-            self.made.clear();
-        }
-        let price_ms = match rung {
-            0 => 0.0,
-            _ => self.price.ms(tuning.min_gap_ms),
-        };
-        let plan = Arc::new(Plan::new(
-            model,
-            price_ms,
-            tuning.min_gap_ms,
-            tuning.max_gap_ms,
-        ));
-        self.made.insert(key, plan.clone());
-        plan
     }
 }
 
@@ -130,28 +83,22 @@ struct Live {
 struct State {
     jobs: BTreeMap<JobId, Live>,
     polls: BTreeMap<JobId, PollSlot>,
-    plans: Plans,
     posting_clips: usize,
 }
 
 impl State {
-    /// Every polling job not held off by a backoff, as the scheduler sees it now.
+    /// Every polling job, as the strategy sees it now, and until when a backoff holds it.
     fn candidates(
-        &mut self,
+        &self,
         now_ms: i64,
         strategy: Strategy,
         tuning: &Tuning,
     ) -> Vec<(JobId, Candidate, i64)> {
-        let State { polls, plans, .. } = self;
-        polls
+        self.polls
             .iter()
             .map(|(id, slot)| {
-                let plan = plans.for_model(&slot.model, strategy, tuning);
-                (
-                    *id,
-                    slot.candidate(now_ms, strategy, tuning, &plan),
-                    slot.hold_until_ms,
-                )
+                let candidate = slot.candidate(now_ms, strategy, tuning);
+                (*id, candidate, slot.hold_until_ms)
             })
             .collect()
     }
@@ -383,14 +330,13 @@ impl Registry {
     }
 
     /// How long from `now_ms` until some job may be handed a slot (`None`: no job is polling):
-    /// under the scheduler until the first job not held off passes its floor, whether or not it
-    /// is due on its plan; under the other strategies until the first is due.
+    /// until the first job not held off passes its floor (under the fixed loop, its interval).
     pub fn next_poll_due(&self, now_ms: i64, strategy: Strategy, tuning: &Tuning) -> Option<i64> {
         self.lock()
             .candidates(now_ms, strategy, tuning)
             .into_iter()
             .map(|(_, c, hold)| {
-                let eligible_in = c.eligible_in(strategy).ceil() as i64;
+                let eligible_in = c.eligible_in().ceil() as i64;
                 eligible_in.max(hold - now_ms).max(0)
             })
             .min()
@@ -398,25 +344,11 @@ impl Registry {
 
     /// Picks the job to hand a taken slot, counts it as polled (so it is not picked again
     /// before its poll lands) and returns where to hand it the slot.
-    ///
-    /// Under the scheduler this also moves the price per poll, so that it settles where the
-    /// plans together ask for about the polls the budget serves (`waited`: the slot was not free
-    /// at once, so the budget, not the plans, set the pace):
-    /// - raise when the slot waited and more than 2 jobs are due: a backlog the budget cannot
-    ///   serve, so the plans ask for too many polls;
-    /// - lower when no job is due at all: the slot goes off-plan, so the plans ask for too few
-    ///   (under saturation every slot waits, so this is the only way down);
-    /// - lower too when the slot was free at once and at most 1 job is due: the budget has room.
-    ///
-    /// Slots are spent either way (a job past its floor takes one even when nobody is due); the
-    /// price only decides who gets them. Too high, the plans leave slots to jobs merely close
-    /// to their plan; too low, the due jobs queue up and each waits behind the others.
     pub fn pick_poll(
         &self,
         now_ms: i64,
         strategy: Strategy,
         tuning: &Tuning,
-        waited: bool,
     ) -> Option<(JobId, mpsc::Sender<PollTicket>)> {
         let mut s = self.lock();
         let ready: Vec<(JobId, Candidate)> = s
@@ -426,24 +358,11 @@ impl Registry {
             .map(|(id, c, _)| (id, c))
             .collect();
         let candidates: Vec<Candidate> = ready.iter().map(|(_, c)| *c).collect();
-        if strategy == Strategy::Scheduled {
-            let due = candidates.iter().filter(|c| c.is_due()).count();
-            if waited && due > 2 {
-                s.plans.price.raise();
-            } else if due == 0 || (!waited && due <= 1) {
-                s.plans.price.lower();
-            }
-        }
         let index = scheduler::pick(&candidates, strategy)?;
         let id = ready[index].0;
         let slot = s.polls.get_mut(&id)?;
         slot.last_poll_at_ms = Some(now_ms);
         Some((id, slot.turn.clone()))
-    }
-
-    /// The price per poll now (0: polls are free), for logs and the benchmark.
-    pub fn poll_price_rung(&self) -> u32 {
-        self.lock().plans.price.rung()
     }
 
     /// Marks a clip post as started; the returned guard ends it.

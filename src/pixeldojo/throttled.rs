@@ -113,11 +113,6 @@ impl Throttled {
         self.budget.set_share(replicas);
     }
 
-    /// The spacing between requests now (widened after 429s).
-    pub fn spacing(&self) -> std::time::Duration {
-        self.budget.spacing()
-    }
-
     /// Reads one answer's rate-limit headers into the budget.
     fn observe<T>(&self, answer: &Answer<T>) {
         let now = self.clock.system_now();

@@ -9,7 +9,7 @@ use super::kv::Tree;
 use super::{atomically, Result, Step, Store};
 use crate::domain::ids::{ChannelId, GuildId};
 use crate::domain::permissions::Permission;
-use crate::domain::render::RenderStats;
+use crate::domain::render::{Observed, RenderStats};
 
 /// Something that happens once only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,12 +65,7 @@ impl Store {
 
     /// Folds one observed render time into the kind's statistics (see
     /// [`RenderStats::with_sample`]) and returns them.
-    pub async fn record_render_time(
-        &self,
-        kind: &str,
-        render_ms: f64,
-        unsure_var_ms2: f64,
-    ) -> Result<RenderStats> {
+    pub async fn record_render_time(&self, kind: &str, seen: &Observed) -> Result<RenderStats> {
         let k = format!("render:{kind}");
         atomically!(self, |tx| {
             // An unreadable old value counts as no samples yet.
@@ -78,7 +73,7 @@ impl Store {
                 .get(Tree::Meta, k.as_bytes())
                 .await?
                 .and_then(|v| serde_json::from_slice(&v).ok());
-            let stats = RenderStats::with_sample(old, render_ms, unsure_var_ms2);
+            let stats = RenderStats::with_sample(old, seen);
             tx.insert(Tree::Meta, k.as_bytes(), &serde_json::to_vec(&stats)?);
             Ok(Step::Commit(stats))
         })
@@ -138,15 +133,19 @@ mod tests {
 
     on_both_backends! {
         async fn render_times_are_kept_per_kind(store) {
-            store
-                .record_render_time("t2v-8s", 100.0, 0.0)
-                .await
-                .unwrap();
+            let first = Observed {
+                after_ms: 90.0,
+                by_ms: 110.0,
+                estimate_ms: 100.0,
+                unsure_var_ms2: 30.0,
+            };
+            store.record_render_time("t2v-8s", &first).await.unwrap();
             let s = store
-                .record_render_time("t2v-8s", 200.0, 0.0)
+                .record_render_time("t2v-8s", &Observed::exactly(200.0))
                 .await
                 .unwrap();
             assert_eq!(s.samples, 2);
+            assert_eq!(s.recent, [[90.0, 110.0], [200.0, 200.0]]);
             assert_eq!(store.render_stats("t2v-8s").await.unwrap(), Some(s));
             assert!(store.render_stats("other").await.unwrap().is_none());
         }

@@ -65,13 +65,15 @@ mod tests {
     use super::super::test_support::{job, on_both_backends};
     use super::*;
     use crate::domain::job::JobState;
+    use crate::domain::render::Observed;
 
     on_both_backends! {
         async fn a_copy_holds_every_tree_and_never_gives_a_used_id_again(store) {
             let (_dir, source) = crate::store::test_support::store();
             let first = source.next_id().await.unwrap();
             source.put_job(&job(first.0, JobState::Queued)).await.unwrap();
-            source.record_render_time("t2v-8s", 40_000.0, 0.0).await.unwrap();
+            let seen = Observed::exactly(40_000.0);
+            source.record_render_time("t2v-8s", &seen).await.unwrap();
             let last = source.next_id().await.unwrap();
             assert!(store.is_empty().await.unwrap());
 

@@ -4,7 +4,6 @@ use crate::domain::request::{Draft, GenerationRequest, InputLimits};
 
 const TUNING: Tuning = Tuning {
     min_gap_ms: 2_000.0,
-    max_gap_ms: 30_000.0,
 };
 
 fn job(id: u64, user: u64, state: JobState) -> Job {
@@ -113,79 +112,90 @@ fn starts_decided_at_once_never_pass_the_users_limit() {
     assert_eq!(r.user_jobs(UserId(7)), (2, 3));
 }
 
-/// Adds a running job submitted at 0 and last polled at `last_ms`.
+/// Adds a running job submitted at 0, last polled at `last_ms`, that renders in 60 ± 15 s.
 fn polling(r: &Registry, id: u64, last_ms: Option<i64>, hold_until_ms: i64) {
+    polling_as(
+        r,
+        id,
+        RenderModel::normal(60_000.0, 15_000.0),
+        last_ms,
+        hold_until_ms,
+    );
+}
+
+fn polling_as(r: &Registry, id: u64, model: RenderModel, last_ms: Option<i64>, hold: i64) {
     let (turn, _turns) = mpsc::channel(1);
-    let model = RenderModel {
-        mean_ms: 60_000.0,
-        sd_ms: 15_000.0,
-    };
     r.add_poll(
         JobId(id),
         PollSlot {
             submitted_at_ms: 0,
             last_poll_at_ms: last_ms,
-            hold_until_ms,
+            hold_until_ms: hold,
             model,
             turn,
         },
     );
 }
 
-/// Raises the price per poll to `rung`: polls early in a render are no longer due.
-fn priced(rung: u32) -> Registry {
+#[test]
+fn a_slot_goes_to_the_job_most_likely_done_unseen_not_the_one_polled_least_recently() {
     let r = Registry::default();
-    for _ in 0..rung {
-        r.lock().plans.price.raise();
-    }
-    r
-}
-
-fn due_count(r: &Registry, now_ms: i64) -> usize {
-    r.lock()
-        .candidates(now_ms, Strategy::Scheduled, &TUNING)
-        .iter()
-        .filter(|(_, c, _)| c.is_due())
-        .count()
-}
-
-#[test]
-fn under_saturation_a_slot_no_job_is_due_for_still_goes_to_a_job_and_lowers_the_price() {
-    let r = priced(8);
-    for id in 1..=3 {
-        polling(&r, id, None, 0);
-    }
-    assert_eq!(due_count(&r, 10_000), 0);
-    let picked = r.pick_poll(10_000, Strategy::Scheduled, &TUNING, true);
-    assert!(picked.is_some(), "a slot nobody due wanted was left unused");
-    assert_eq!(r.poll_price_rung(), 7);
-}
-
-#[test]
-fn a_backlog_the_budget_cannot_serve_raises_the_price_and_one_or_two_due_hold_it() {
+    // Renders in 60 ± 5 s, last seen running at 62 s: probably done by 66 s.
+    polling_as(
+        &r,
+        1,
+        RenderModel::normal(60_000.0, 5_000.0),
+        Some(62_000),
+        0,
+    );
+    // Renders in about ten minutes, last seen at 10 s: cannot be done yet.
+    polling_as(
+        &r,
+        2,
+        RenderModel::normal(600_000.0, 50_000.0),
+        Some(10_000),
+        0,
+    );
+    let picked = |strategy| r.pick_poll(66_000, strategy, &TUNING).map(|(id, _)| id);
+    assert_eq!(picked(Strategy::Scheduled), Some(JobId(1)));
+    // The pick counts as a poll: the slow job is all that is left past its floor, and a slot
+    // is never left unused.
+    assert_eq!(picked(Strategy::Scheduled), Some(JobId(2)));
+    assert_eq!(picked(Strategy::Scheduled), None);
     let r = Registry::default();
-    // Late in their renders, last polled on plan 10 s ago: due at any price.
-    for id in 1..=3 {
-        polling(&r, id, Some(60_000), 0);
-    }
-    assert_eq!(due_count(&r, 70_000), 3);
-    r.pick_poll(70_000, Strategy::Scheduled, &TUNING, true);
-    assert_eq!(r.poll_price_rung(), 1);
-    // The job just polled is inside its floor; the other two are still due.
-    assert_eq!(due_count(&r, 70_001), 2);
-    r.pick_poll(70_001, Strategy::Scheduled, &TUNING, true);
-    assert_eq!(r.poll_price_rung(), 1);
+    polling_as(
+        &r,
+        1,
+        RenderModel::normal(60_000.0, 5_000.0),
+        Some(62_000),
+        0,
+    );
+    polling_as(
+        &r,
+        2,
+        RenderModel::normal(600_000.0, 50_000.0),
+        Some(10_000),
+        0,
+    );
+    let picked = r.pick_poll(66_000, Strategy::RoundRobin, &TUNING);
+    assert_eq!(picked.map(|(id, _)| id), Some(JobId(2)));
 }
 
 #[test]
-fn under_the_scheduler_the_poll_loop_wakes_when_the_first_job_passes_its_floor() {
-    let r = priced(8);
+fn a_job_held_off_by_a_backoff_gets_no_slot() {
+    let r = Registry::default();
+    polling(&r, 1, Some(60_000), 90_000);
+    polling(&r, 2, Some(80_000), 0);
+    let picked = r.pick_poll(85_000, Strategy::Scheduled, &TUNING);
+    assert_eq!(picked.map(|(id, _)| id), Some(JobId(2)));
+    assert!(r.pick_poll(85_001, Strategy::Scheduled, &TUNING).is_none());
+}
+
+#[test]
+fn the_poll_loop_wakes_when_the_first_job_passes_its_floor() {
+    let r = Registry::default();
     polling(&r, 1, Some(9_000), 0);
     polling(&r, 2, Some(9_500), 12_000);
-    let plan_due = r.lock().candidates(10_000, Strategy::Scheduled, &TUNING)[0]
-        .1
-        .due_in();
-    assert!(plan_due > 10_000.0, "the job is not due on its plan soon");
     assert_eq!(
         r.next_poll_due(10_000, Strategy::Scheduled, &TUNING),
         Some(1_000)
