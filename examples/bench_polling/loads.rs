@@ -1,9 +1,15 @@
 //! One strategy at one load: `load` jobs kept in flight (a new one is submitted whenever one
-//! ends) until `total` have run, against a fresh fake PixelDojo that enforces its limit of 60
-//! requests a minute. Render times come from each job's prompt, so every strategy sees the same
-//! ones.
+//! ends), against a fresh fake PixelDojo that enforces its limit of 60 requests a minute.
+//! Render times come from each job's prompt, so every strategy sees the same ones.
+//!
+//! Each run measures `total` jobs at a steady load. The first wave (`load` jobs submitted at
+//! once, queueing behind one another's submits) warms the run up and is not measured, and jobs
+//! after the measured ones keep `load` in flight until the last measured one has ended. Without
+//! them the last jobs of a run would render with fewer and fewer beside them, polled more and
+//! more often, and both the delays and the polls per job (the best-possible bound's input)
+//! would mix in lighter loads than the one named.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,7 +20,7 @@ use crate::fake_pixeldojo::FakePixelDojo;
 use crate::rig::{self, real_seconds, scaled, Recorder, FACTOR, PER_MINUTE};
 
 /// No run may take longer than this (compressed time).
-const RUN_TIMEOUT: Duration = Duration::from_secs(150);
+const RUN_TIMEOUT: Duration = Duration::from_secs(420);
 
 /// How render times are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +80,8 @@ pub struct Row {
     pub strategy: Strategy,
     pub total: usize,
     pub finished: usize,
-    /// Submits and polls (downloads come from the file host and are not counted).
+    /// The measured jobs' submits and polls (downloads come from the file host and are not
+    /// counted).
     pub api_requests: usize,
     pub polls: usize,
     pub count_429: usize,
@@ -128,16 +135,20 @@ pub async fn run(
         vec![rig::noticing(noticed.clone())],
     );
     engine.start();
+    let measured = load..load + total;
+    let users: Vec<u64> = measured.clone().map(rig::user_of).collect();
     let finished = tokio::time::timeout(RUN_TIMEOUT, async {
-        for i in 0..total {
-            loop {
-                let ended = recorder.ended_one.notified();
-                tokio::pin!(ended);
-                ended.as_mut().enable();
-                if i - recorder.ended().min(i) < load {
-                    break;
-                }
+        let mut i = 0;
+        loop {
+            let ended = recorder.ended_one.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if recorder.ended_among(&users) == total {
+                break;
+            }
+            if i - recorder.ended().min(i) >= load {
                 ended.await;
+                continue;
             }
             let job = rig::job(store, &format!("{tag}.{i}"), i, scenario.duration_of(i)).await;
             store
@@ -145,15 +156,7 @@ pub async fn run(
                 .await
                 .expect("the job is stored");
             engine.drive(job);
-        }
-        while recorder.ended() < total {
-            let ended = recorder.ended_one.notified();
-            tokio::pin!(ended);
-            ended.as_mut().enable();
-            if recorder.ended() >= total {
-                break;
-            }
-            ended.await;
+            i += 1;
         }
     })
     .await;
@@ -170,7 +173,19 @@ pub async fn run(
     let since_done = |at: Option<&Instant>, done: Instant| {
         at.map(|&at| real_seconds(at.saturating_duration_since(done)))
     };
-    let jobs = fake.jobs();
+    let prompts: HashSet<String> = measured
+        .map(|i| rig::prompt(&format!("{tag}.{i}")))
+        .collect();
+    let jobs: Vec<_> = fake
+        .jobs()
+        .into_iter()
+        .filter(|j| prompts.contains(j.body["prompt"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        jobs.len(),
+        total,
+        "{label}: every measured job reached the fake"
+    );
     let detect = jobs
         .iter()
         .filter_map(|j| since_done(noticed.get(&j.id), j.completes_at))
@@ -179,19 +194,21 @@ pub async fn run(
         .iter()
         .filter_map(|j| since_done(ended.get(&j.id), j.completes_at))
         .collect();
+    // The measured jobs' own requests: their submit and their polls (429s included).
     let requests = fake.requests();
-    let api = |r: &&crate::fake_pixeldojo::Recorded| r.path.starts_with("/api/");
-    let polls = requests
-        .iter()
-        .filter(api)
-        .filter(|r| r.method == "GET")
-        .count();
+    let polled = |r: &&crate::fake_pixeldojo::Recorded| {
+        r.method == "GET"
+            && r.path
+                .strip_prefix("/api/v1/jobs/")
+                .is_some_and(|id| jobs.iter().any(|j| j.id == id))
+    };
+    let polls = requests.iter().filter(polled).count();
     let row = Row {
         label,
         strategy,
         total,
-        finished: recorder.ended(),
-        api_requests: requests.iter().filter(api).count(),
+        finished: recorder.ended_among(&users),
+        api_requests: jobs.len() + polls,
         polls,
         count_429: fake.count_429(),
         detect,

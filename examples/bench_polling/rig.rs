@@ -215,9 +215,14 @@ pub fn app(store: &Store, fake: &FakePixelDojo, recorder: Arc<Recorder>, per_min
 
 /// A text-to-video request of `duration` seconds; the prompt names the job (the fake draws
 /// each render's time from it).
+/// The prompt of the job named `name`: what tells the fake which job a request is.
+pub fn prompt(name: &str) -> String {
+    format!("benchmark clip {name}: a red fox running through fresh snow at dawn")
+}
+
 pub fn request(name: &str, duration: i64) -> GenerationRequest {
     let draft = Draft {
-        prompt: format!("benchmark clip {name}: a red fox running through fresh snow at dawn"),
+        prompt: prompt(name),
         duration: Some(duration),
         ..Draft::default()
     };
@@ -225,13 +230,13 @@ pub fn request(name: &str, duration: i64) -> GenerationRequest {
         .expect("the benchmark request is valid")
 }
 
-/// A job in its own channel and for its own user, so that the waiting line never holds one
-/// back.
 /// The requester of the `i`-th job of a run: each job has its own.
 pub fn user_of(i: usize) -> u64 {
     20_000 + i as u64
 }
 
+/// A job in its own channel and for its own user, so that the waiting line never holds one
+/// back.
 pub async fn job(store: &Store, name: &str, i: usize, duration: i64) -> Job {
     Job {
         id: store.next_id().await.expect("a job id"),

@@ -118,8 +118,8 @@ pub struct RenderModel {
 /// The share of the render-time distribution kept for the model being wrong about a job: a
 /// render may also take any time at all, spread like an exponential with the model's mean. A
 /// job still running long after the model expected it to end is then taken as one that may end
-/// at any moment, at a steady rate, so it keeps being polled, less and less often, rather than
-/// at every slot (the model sure it is done) or never (sure it is not).
+/// at any moment, at a steady rate, so it keeps being polled at a steady pace rather than at
+/// every slot (the model sure it is done) or never (sure it is not).
 const SURPRISE: f64 = 0.01;
 /// Past this many spreads from the mean, a normal's tail is taken as zero.
 const FAR_SPREADS: f64 = 12.0;

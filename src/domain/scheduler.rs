@@ -5,8 +5,8 @@
 //! budget slot goes to the job past its floor whose clip has most probably waited unseen the
 //! longest: its [`RenderModel::unseen_delay`], the delay polling it now would save. A job that
 //! cannot have finished yet saves almost nothing and lets the slot go to one that probably has;
-//! a job far past its model's horizon keeps a steady chance of ending, so it is polled less and
-//! less often but never dropped.
+//! a job far past its model's horizon keeps a steady chance of ending, so it keeps being polled,
+//! less often than a job in the thick of its render, and is never dropped.
 //!
 //! No slot is left unused while a job is past its floor: when the budget has room every job is
 //! polled at the floor, and when it is scarce the slots go where they save the most delay. This
