@@ -197,7 +197,10 @@ async fn usage_today(store: &Store, user: u64) -> omni_bot::domain::quota::Usage
 async fn two_replicas_on_one_shard_share_twenty_clips_and_one_killed_mid_render_loses_none() {
     let (mut world, url) = first_replica().await;
     second_replica(&mut world).await;
-    world.pixeldojo.set_render_time(Duration::from_secs(15));
+    // Long enough that every job has been polled once while most still render, even on a
+    // machine busy with other tests: polls go first to jobs likely done, so a job's first poll
+    // may wait behind the others' (at 15 s, under CI's load, none was left in flight).
+    world.pixeldojo.set_render_time(Duration::from_secs(25));
     // Twenty members, one clip each: each request goes to whichever replica claims it first.
     let users: Vec<u64> = (0..CLIPS).map(|i| discord::USER_ID + 1 + i).collect();
     let mut interactions = Vec::new();
