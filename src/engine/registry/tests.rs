@@ -137,18 +137,12 @@ fn polling_as(r: &Registry, id: u64, model: RenderModel, last_ms: Option<i64>, h
     );
 }
 
-#[test]
-fn a_slot_goes_to_the_job_most_likely_done_unseen_not_the_one_polled_least_recently() {
+/// Job 1 renders in 60 ± 5 s and was last seen running at 62 s: probably done by 66 s. Job 2
+/// renders in about ten minutes and was last seen at 10 s: it cannot be done yet.
+fn one_likely_done_and_one_not() -> Registry {
     let r = Registry::default();
-    // Renders in 60 ± 5 s, last seen running at 62 s: probably done by 66 s.
-    polling_as(
-        &r,
-        1,
-        RenderModel::normal(60_000.0, 5_000.0),
-        Some(62_000),
-        0,
-    );
-    // Renders in about ten minutes, last seen at 10 s: cannot be done yet.
+    let likely_done = RenderModel::normal(60_000.0, 5_000.0);
+    polling_as(&r, 1, likely_done, Some(62_000), 0);
     polling_as(
         &r,
         2,
@@ -156,27 +150,19 @@ fn a_slot_goes_to_the_job_most_likely_done_unseen_not_the_one_polled_least_recen
         Some(10_000),
         0,
     );
+    r
+}
+
+#[test]
+fn a_slot_goes_to_the_job_most_likely_done_unseen_not_the_one_polled_least_recently() {
+    let r = one_likely_done_and_one_not();
     let picked = |strategy| r.pick_poll(66_000, strategy, &TUNING).map(|(id, _)| id);
     assert_eq!(picked(Strategy::Scheduled), Some(JobId(1)));
     // The pick counts as a poll: the slow job is all that is left past its floor, and a slot
     // is never left unused.
     assert_eq!(picked(Strategy::Scheduled), Some(JobId(2)));
     assert_eq!(picked(Strategy::Scheduled), None);
-    let r = Registry::default();
-    polling_as(
-        &r,
-        1,
-        RenderModel::normal(60_000.0, 5_000.0),
-        Some(62_000),
-        0,
-    );
-    polling_as(
-        &r,
-        2,
-        RenderModel::normal(600_000.0, 50_000.0),
-        Some(10_000),
-        0,
-    );
+    let r = one_likely_done_and_one_not();
     let picked = r.pick_poll(66_000, Strategy::RoundRobin, &TUNING);
     assert_eq!(picked.map(|(id, _)| id), Some(JobId(2)));
 }
