@@ -7,7 +7,7 @@
 //! - `domain`: the core, free of the outside world: typed ids, requests and the kinds of file
 //!   they take, jobs and why they fail, where a clip comes from (its line) and whether a
 //!   message is meant for the bot, caps, the queue, version labels, the render-time model, the
-//!   poll plans and scheduler, prompt rules and what the bot does where it lacks a permission.
+//!   poll scheduler, prompt rules and what the bot does where it lacks a permission.
 //! - `app`: the use cases, free of Discord: start a job, caps and who may change them, alerts,
 //!   what a message in a conversation continues, what the buttons do, prompt rules, the mod
 //!   log and checking permissions before promising.
