@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use omni_bot::config::{Backend, StorageConfig};
 use omni_bot::domain::ids::{GuildId, Scope, UserId};
+use omni_bot::domain::job::StateName;
 use omni_bot::domain::quota::Window;
 use omni_bot::store::Store;
 use secrecy::SecretString;
@@ -90,23 +91,25 @@ async fn second_replica(world: &mut World) {
     }
 }
 
-async fn wait_until_every_job_is_polled(world: &World, jobs: usize) {
+/// Waits until no job in flight is between its submit and the record of the vendor's answer, so
+/// that a replica killed now leaves no uncertain submit (the vendor already has every job).
+async fn wait_until_every_submit_is_recorded(store: &Store) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let polled: std::collections::BTreeSet<String> = world
-            .pixeldojo
-            .requests()
-            .into_iter()
-            .filter(|r| r.method == "GET" && r.path.contains("/jobs/"))
-            .map(|r| r.path)
-            .collect();
-        if polled.len() >= jobs {
+        let mut unrecorded = Vec::new();
+        for (id, _) in store.owners().await.expect("read the jobs in flight") {
+            let job = store.job(id).await.expect("read a job");
+            let waiting = |s: StateName| s <= StateName::Submitting;
+            if job.is_some_and(|j| waiting(j.state.name())) {
+                unrecorded.push(id);
+            }
+        }
+        if unrecorded.is_empty() {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "only {} of {jobs} jobs were polled",
-            polled.len()
+            "jobs still not recorded as submitted: {unrecorded:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -197,9 +200,8 @@ async fn usage_today(store: &Store, user: u64) -> omni_bot::domain::quota::Usage
 async fn two_replicas_on_one_shard_share_twenty_clips_and_one_killed_mid_render_loses_none() {
     let (mut world, url) = first_replica().await;
     second_replica(&mut world).await;
-    // Long enough that every job has been polled once while most still render, even on a
-    // machine busy with other tests: polls go first to jobs likely done, so a job's first poll
-    // may wait behind the others' (at 15 s, under CI's load, none was left in flight).
+    // Long enough that most clips still render once every submit is recorded, even on a
+    // machine busy with other tests.
     world.pixeldojo.set_render_time(Duration::from_secs(25));
     // Twenty members, one clip each: each request goes to whichever replica claims it first.
     let users: Vec<u64> = (0..CLIPS).map(|i| discord::USER_ID + 1 + i).collect();
@@ -217,9 +219,9 @@ async fn two_replicas_on_one_shard_share_twenty_clips_and_one_killed_mid_render_
         world.logs()
     );
     // Killed between a submit and its record, a job would be an uncertain submit (told, never
-    // resent), as after any crash: wait until every job was polled, which comes after its record.
-    wait_until_every_job_is_polled(&world, CLIPS as usize).await;
+    // resent), as after any crash: wait until every submit is recorded.
     let store = open_store(&url).await;
+    wait_until_every_submit_is_recorded(&store).await;
     let owners: std::collections::BTreeMap<String, usize> = store
         .owners()
         .await
@@ -494,7 +496,7 @@ async fn a_replica_stopped_for_a_deploy_hands_its_jobs_to_the_other_at_once() {
         .omni(json!({ "prompt": "a lighthouse at dusk" }))
         .await;
     assert!(world.pixeldojo.wait_for_submissions(1, WAIT).await);
-    wait_until_every_job_is_polled(&world, 1).await;
+    wait_until_every_submit_is_recorded(&open_store(&url).await).await;
     // The new version starts beside the old one, then the old one stops.
     second_replica(&mut world).await;
     assert!(world.terminate().await.success());
@@ -647,11 +649,11 @@ async fn two_replicas_splitting_the_shards_answer_their_own_and_one_takes_up_the
         "{}",
         world.logs()
     );
-    wait_until_every_job_is_polled(&world, clips).await;
+    let store = open_store(&url).await;
+    wait_until_every_submit_is_recorded(&store).await;
     for id in &interactions {
         assert_eq!(callback_tries(&world, *id), 1, "interaction {id}");
     }
-    let store = open_store(&url).await;
     let owners = store.owners().await.unwrap();
     assert_eq!(owners.len(), clips, "{owners:?}");
     let mut owned_by_b = 0;
