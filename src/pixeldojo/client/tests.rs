@@ -716,11 +716,27 @@ async fn the_api_key_never_appears_in_debug_output_errors_or_logs() {
     let writer = sink.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
+    // tracing caches each log line's interest once for the whole process, asked of the thread
+    // that reaches it first. While one dispatcher is registered it asks only that thread's, so a
+    // sibling test running the client with none would cache "never" and the lines would not be
+    // captured here. A second registered dispatcher makes every such question go to all of
+    // them, and the rebuild asks again of the lines already cached.
+    let _anchor = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
 
     let base = answering(401, &[], &error_body_nested("unauthorized", "bad key")).await;
+    // As a sibling test would: the client's lines first reached on a thread with no subscriber.
+    let first = base.clone();
+    let sibling = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        sibling.block_on(async { client(&first).job("job_1").await.result.is_err() })
+    })
+    .await
+    .unwrap();
     let c = client(&base);
     let mut texts = vec![format!("{c:?}"), format!("{:?}", c.clone())];
     let mut errors = vec![c.submit(&RunRequest::default()).await.result.unwrap_err()];
@@ -747,9 +763,11 @@ async fn the_api_key_never_appears_in_debug_output_errors_or_logs() {
     }
     texts.push(String::from_utf8(sink.0.lock().unwrap().clone()).unwrap());
 
+    let logs = texts.last().unwrap();
+    assert!(logs.contains("status=401"), "answers were logged: {logs}");
     assert!(
-        texts.last().unwrap().contains("PixelDojo request"),
-        "logs were captured"
+        logs.contains("PixelDojo request failed"),
+        "failures were logged: {logs}"
     );
     for text in texts {
         assert!(!text.contains(KEY), "the key leaked into: {text}");
