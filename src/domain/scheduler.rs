@@ -76,19 +76,33 @@ impl Candidate {
         last_ms: Option<f64>,
         model: &RenderModel,
     ) -> Self {
+        let mut candidate = Self::timing(strategy, tuning, elapsed_ms, last_ms);
+        if strategy == Strategy::Scheduled {
+            candidate.unseen_ms = model.unseen_delay(last_ms.unwrap_or(0.0), elapsed_ms);
+        }
+        candidate
+    }
+
+    /// The same job's timing alone (when it may be polled), without the unseen delay that
+    /// ranks it: enough to know when the next slot can be handed out.
+    pub fn timing(
+        strategy: Strategy,
+        tuning: &Tuning,
+        elapsed_ms: f64,
+        last_ms: Option<f64>,
+    ) -> Self {
         let last = last_ms.unwrap_or(0.0);
         let floor_ms = last + tuning.min_gap_ms;
-        let (due_ms, unseen_ms) = match strategy {
-            Strategy::Fixed { interval_ms } => (last + interval_ms, 0.0),
-            Strategy::RoundRobin => (floor_ms, 0.0),
-            Strategy::Scheduled => (floor_ms, model.unseen_delay(last, elapsed_ms)),
+        let due_ms = match strategy {
+            Strategy::Fixed { interval_ms } => last + interval_ms,
+            Strategy::RoundRobin | Strategy::Scheduled => floor_ms,
         };
         Self {
             elapsed_ms,
             last_poll_elapsed_ms: last_ms,
             floor_ms,
             due_ms: due_ms.max(floor_ms),
-            unseen_ms,
+            unseen_ms: 0.0,
         }
     }
 
@@ -178,6 +192,37 @@ mod tests {
             Some(0),
             "a spare slot is never left unused"
         );
+    }
+
+    #[test]
+    fn the_timing_alone_says_when_the_job_may_be_polled_under_every_strategy() {
+        let fixed = Strategy::Fixed {
+            interval_ms: 5_000.0,
+        };
+        for strategy in [Strategy::Scheduled, Strategy::RoundRobin, fixed] {
+            for (elapsed, last) in [
+                (1.0, None),
+                (3.0, None),
+                (9.0, Some(7.5)),
+                (90.0, Some(60.0)),
+            ] {
+                let full = cand(strategy, elapsed, last);
+                let timing =
+                    Candidate::timing(strategy, &T, elapsed * 1000.0, last.map(|s| s * 1000.0));
+                assert_eq!(
+                    timing.eligible_in(),
+                    full.eligible_in(),
+                    "{strategy:?} {full:?}"
+                );
+                assert_eq!(timing.unseen_ms, 0.0);
+            }
+        }
+        assert_eq!(cand(fixed, 9.0, Some(7.5)).eligible_in(), 3_500.0);
+        assert_eq!(
+            cand(Strategy::RoundRobin, 9.0, Some(7.5)).eligible_in(),
+            500.0
+        );
+        assert!(cand(Strategy::Scheduled, 90.0, Some(60.0)).unseen_ms > 0.0);
     }
 
     #[test]

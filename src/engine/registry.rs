@@ -58,15 +58,24 @@ pub struct PollSlot {
 }
 
 impl PollSlot {
-    fn candidate(&self, now_ms: i64, strategy: Strategy, tuning: &Tuning) -> Candidate {
+    /// Times since the submit: now, and at the last poll.
+    fn elapsed(&self, now_ms: i64) -> (f64, Option<f64>) {
         let since_submit = |t: i64| (t - self.submitted_at_ms) as f64;
-        Candidate::new(
-            strategy,
-            tuning,
-            since_submit(now_ms),
-            self.last_poll_at_ms.map(since_submit),
-            &self.model,
-        )
+        (since_submit(now_ms), self.last_poll_at_ms.map(since_submit))
+    }
+
+    fn candidate(&self, now_ms: i64, strategy: Strategy, tuning: &Tuning) -> Candidate {
+        let (elapsed, last) = self.elapsed(now_ms);
+        Candidate::new(strategy, tuning, elapsed, last, &self.model)
+    }
+
+    /// How long from `now_ms` until the job may be handed a slot (0: now).
+    fn eligible_in(&self, now_ms: i64, strategy: Strategy, tuning: &Tuning) -> i64 {
+        let (elapsed, last) = self.elapsed(now_ms);
+        let eligible_in = Candidate::timing(strategy, tuning, elapsed, last).eligible_in();
+        (eligible_in.ceil() as i64)
+            .max(self.hold_until_ms - now_ms)
+            .max(0)
     }
 }
 
@@ -333,12 +342,9 @@ impl Registry {
     /// until the first job not held off passes its floor (under the fixed loop, its interval).
     pub fn next_poll_due(&self, now_ms: i64, strategy: Strategy, tuning: &Tuning) -> Option<i64> {
         self.lock()
-            .candidates(now_ms, strategy, tuning)
-            .into_iter()
-            .map(|(_, c, hold)| {
-                let eligible_in = c.eligible_in().ceil() as i64;
-                eligible_in.max(hold - now_ms).max(0)
-            })
+            .polls
+            .values()
+            .map(|slot| slot.eligible_in(now_ms, strategy, tuning))
             .min()
     }
 
