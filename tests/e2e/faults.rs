@@ -155,6 +155,54 @@ async fn a_429_with_retry_after_on_submit_is_waited_out_and_the_job_still_comple
     assert_eq!(world.clips_in(thread).len(), 1);
 }
 
+/// Issue 12: with one clip in flight and the budget free, the bot once first polled 14 s after
+/// the submit, saving its polls for when its model expected the render to end. The vendor's own
+/// loop polls every 2 s; with budget to spare, so does the bot, from the submit on.
+#[tokio::test]
+async fn a_clip_rendering_alone_is_polled_at_the_vendors_own_pace_from_its_submit() {
+    // A new bot's expectation (nothing learned yet): renders take about a minute.
+    let world = World::start_with(Settings {
+        expected_render_seconds: Some(60),
+        ..Settings::default()
+    })
+    .await;
+    world.pixeldojo.set_render_time(Duration::from_secs(9));
+    world.omni(json!({"prompt": "a kite over the dunes"})).await;
+    let thread = world.thread(0).await;
+    clip_in(&world, thread).await;
+
+    let submit = submits(&world)[0].at;
+    let polls = polls(&world);
+    let job = &world.pixeldojo.jobs()[0];
+    let floor = Duration::from_secs(2);
+    let first = polls[0].at.duration_since(submit);
+    assert!(
+        first >= floor - SLACK,
+        "first poll {first:?} after the submit"
+    );
+    for pair in polls.windows(2) {
+        assert!(gap(&pair[0], &pair[1]) >= floor - SLACK, "{polls:?}");
+    }
+    // Polled all through the render, though the model expects no end before tens of seconds:
+    // a 9 s render holds four floors.
+    let while_running = polls.iter().filter(|p| p.at < job.completes_at).count();
+    assert!(
+        while_running >= 3,
+        "{while_running} polls while it rendered"
+    );
+    // Generous upper bounds for a busy machine, far below the 14 s seen before.
+    assert!(
+        first < floor + Duration::from_secs(3),
+        "first poll {first:?}"
+    );
+    let seen = job.first_seen_completed_at.expect("the end was seen");
+    let noticed = seen.saturating_duration_since(job.completes_at);
+    assert!(
+        noticed < floor + Duration::from_secs(3),
+        "noticed {noticed:?} after the render ended"
+    );
+}
+
 #[tokio::test]
 async fn a_429_with_retry_after_on_polls_is_waited_out_before_the_next_poll() {
     let world = World::start().await;

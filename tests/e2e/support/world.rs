@@ -29,6 +29,8 @@ pub struct Settings {
     pub storage: String,
     /// `pixeldojo.max_requests_per_minute` (600 unless set: a budget no test runs into).
     pub requests_per_minute: Option<u32>,
+    /// `pixeldojo.expected_render_seconds` (2 unless set: clips here render in seconds).
+    pub expected_render_seconds: Option<u64>,
 }
 
 struct Bot {
@@ -99,7 +101,7 @@ api_proxy = "{proxy}"
 api_key = "{key}"
 base_url = "{base}"
 max_requests_per_minute = {rpm}
-expected_render_seconds = 2
+expected_render_seconds = {expected_render}
 request_timeout_seconds = 5
 {pixeldojo_extra}
 
@@ -117,6 +119,7 @@ path = "{data}"
             base = self.pixeldojo.base_url(),
             pixeldojo_extra = settings.pixeldojo,
             rpm = settings.requests_per_minute.unwrap_or(600),
+            expected_render = settings.expected_render_seconds.unwrap_or(2),
             data = self.dir.path().join("data/omni-bot.sled").display(),
             storage_extra = settings.storage,
             sections = settings.sections,
