@@ -115,6 +115,13 @@ async fn wait_until_every_submit_is_recorded(store: &Store) {
     }
 }
 
+/// Sleeps until the fake's last render has ended, so that a wait for a clip after a replica
+/// was killed is for the takeover and the post, not for the render.
+async fn until_every_render_ended(world: &World) {
+    let last = world.pixeldojo.jobs().iter().map(|j| j.completes_at).max();
+    tokio::time::sleep_until(last.expect("jobs were submitted").into()).await;
+}
+
 /// The most authenticated API requests the fake PixelDojo received within any 10 s.
 fn busiest_ten_seconds(world: &World) -> usize {
     let times: Vec<_> = world
@@ -200,7 +207,7 @@ async fn usage_today(store: &Store, user: u64) -> omni_bot::domain::quota::Usage
 async fn two_replicas_on_one_shard_share_twenty_clips_and_one_killed_mid_render_loses_none() {
     let (mut world, url) = first_replica().await;
     second_replica(&mut world).await;
-    // Long enough that most clips still render once every submit is recorded, even on a
+    // Long enough that the clips still render when the busiest replica is killed, even on a
     // machine busy with other tests.
     world.pixeldojo.set_render_time(Duration::from_secs(25));
     // Twenty members, one clip each: each request goes to whichever replica claims it first.
@@ -244,6 +251,7 @@ async fn two_replicas_on_one_shard_share_twenty_clips_and_one_killed_mid_render_
     assert_eq!(pid_of(&busiest), world.bot_pid(), "{owners:?}");
     world.kill().await;
     world.promote_replica();
+    until_every_render_ended(&world).await;
     for n in 0..CLIPS as usize {
         let thread = world.thread(n).await;
         clip_in(&world, thread).await;
@@ -699,6 +707,7 @@ async fn two_replicas_splitting_the_shards_answer_their_own_and_one_takes_up_the
     world.kill().await;
     world.promote_replica();
     assert_eq!(world.bot_pid(), Some(pid_a));
+    until_every_render_ended(&world).await;
     for guild in [&guild_0, &guild_1] {
         assert_eq!(threads_of(&world, guild).len(), PER_SHARD as usize);
         for thread in threads_of(&world, guild) {
