@@ -55,11 +55,8 @@ pub struct Candidate {
     pub elapsed_ms: f64,
     /// Time since submission at the last poll (`None`: never polled).
     pub last_poll_elapsed_ms: Option<f64>,
-    /// Time since submission when the floor has passed since the last poll (or the submit):
-    /// the job may be polled from then on.
-    pub floor_ms: f64,
-    /// Time since submission when the job is next due: on its interval under the fixed loop,
-    /// at its floor otherwise.
+    /// Time since submission from when the job may be polled: once its floor has passed since
+    /// the last poll (or the submit), and under the fixed loop once its interval has.
     pub due_ms: f64,
     /// Under the scheduler, the delay polling the job now would save (its model's
     /// [`RenderModel::unseen_delay`]); 0 under the other strategies.
@@ -100,7 +97,6 @@ impl Candidate {
         Self {
             elapsed_ms,
             last_poll_elapsed_ms: last_ms,
-            floor_ms,
             due_ms: due_ms.max(floor_ms),
             unseen_ms: 0.0,
         }

@@ -95,24 +95,6 @@ struct State {
     posting_clips: usize,
 }
 
-impl State {
-    /// Every polling job, as the strategy sees it now, and until when a backoff holds it.
-    fn candidates(
-        &self,
-        now_ms: i64,
-        strategy: Strategy,
-        tuning: &Tuning,
-    ) -> Vec<(JobId, Candidate, i64)> {
-        self.polls
-            .iter()
-            .map(|(id, slot)| {
-                let candidate = slot.candidate(now_ms, strategy, tuning);
-                (*id, candidate, slot.hold_until_ms)
-            })
-            .collect()
-    }
-}
-
 /// Where a job stands in the line, from its state.
 fn phase(state: &JobState) -> Phase {
     match state {
@@ -357,15 +339,14 @@ impl Registry {
         tuning: &Tuning,
     ) -> Option<(JobId, mpsc::Sender<PollTicket>)> {
         let mut s = self.lock();
-        let ready: Vec<(JobId, Candidate)> = s
-            .candidates(now_ms, strategy, tuning)
-            .into_iter()
-            .filter(|(_, _, hold)| *hold <= now_ms)
-            .map(|(id, c, _)| (id, c))
-            .collect();
-        let candidates: Vec<Candidate> = ready.iter().map(|(_, c)| *c).collect();
-        let index = scheduler::pick(&candidates, strategy)?;
-        let id = ready[index].0;
+        // Jobs a backoff holds are not ranked at all.
+        let (ids, candidates): (Vec<JobId>, Vec<Candidate>) = s
+            .polls
+            .iter()
+            .filter(|(_, slot)| slot.hold_until_ms <= now_ms)
+            .map(|(id, slot)| (*id, slot.candidate(now_ms, strategy, tuning)))
+            .unzip();
+        let id = ids[scheduler::pick(&candidates, strategy)?];
         let slot = s.polls.get_mut(&id)?;
         slot.last_poll_at_ms = Some(now_ms);
         Some((id, slot.turn.clone()))
